@@ -1,0 +1,102 @@
+//! Connection and endpoint configuration.
+
+use crate::time::Duration;
+
+/// TCP keepalive settings (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6). Off by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (RFC 1122: no less than two hours by default).
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead.
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive { idle: Duration::from_secs(7200), interval: Duration::from_secs(75), probes: 9 }
+    }
+}
+
+/// Per-connection settings. Every field is public; start from `Default`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The MSS we announce on our SYN, and the largest payload we send
+    /// (RFC 9293 §3.7.1, MMS_S − 20). 1460 fits a 1500-byte MTU.
+    pub mss: u16,
+    /// Send buffer capacity in bytes (unacknowledged plus unsent data).
+    pub send_buffer: usize,
+    /// Receive buffer capacity in bytes; bounds the advertised window.
+    pub recv_buffer: usize,
+    /// Most out-of-order ranges (holes) kept for reassembly.
+    pub max_ooo_ranges: usize,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scale: bool,
+    /// Offer SACK-permitted and send SACK blocks for out-of-order data (RFC 2018).
+    pub sack: bool,
+    /// Offer timestamps for RTT measurement and PAWS (RFC 7323 §3–§5).
+    pub timestamps: bool,
+    /// Disable the Nagle algorithm (RFC 9293 §3.7.4) when true.
+    pub nodelay: bool,
+    /// RTO before any RTT sample (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO (RFC 6298 §2.4: 1 s; 200 ms is common on LANs).
+    pub min_rto: Duration,
+    /// Upper bound of the RTO (RFC 6298 §2.5: at least 60 s).
+    pub max_rto: Duration,
+    /// Longest an ACK may be delayed (RFC 9293 §3.8.6.3: less than 0.5 s; RFC 1122 suggests 200 ms).
+    pub delayed_ack: Duration,
+    /// TIME-WAIT duration, 2×MSL (RFC 9293 §3.4.2).
+    pub time_wait: Duration,
+    /// SYN / SYN-ACK retransmissions before giving up (RFC 9293 §3.8.3 R2 for SYNs ≥ 3 minutes total is a MUST only for the application-visible timeout; Linux uses 6).
+    pub syn_retries: u32,
+    /// Data retransmissions (consecutive RTO expirations) before giving up (RFC 9293 §3.8.3 R2; Linux tcp_retries2 = 15).
+    pub max_retries: u32,
+    /// Optional user timeout (RFC 9293 §3.8.3, RFC 5482): give up when data stays unacknowledged this long.
+    pub user_timeout: Option<Duration>,
+    /// Keepalive, off unless set.
+    pub keepalive: Option<Keepalive>,
+    /// Initial congestion window in segments (RFC 6928: 10).
+    pub initial_window_segments: u32,
+    /// Challenge ACKs allowed per connection per second (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            max_ooo_ranges: 32,
+            window_scale: true,
+            sack: true,
+            timestamps: true,
+            nodelay: false,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_secs(1),
+            max_rto: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            syn_retries: 6,
+            max_retries: 15,
+            user_timeout: None,
+            keepalive: None,
+            initial_window_segments: 10,
+            challenge_ack_limit: 10,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// Our window-scale shift: the smallest that lets the receive buffer be
+    /// advertised whole, at most 14 (RFC 7323 §2.3).
+    pub fn rcv_wscale(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+}

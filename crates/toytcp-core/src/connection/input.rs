@@ -1,0 +1,477 @@
+//! Segment arrival: RFC 9293 §3.10.7 "SEGMENT ARRIVES", with the RFC 5961
+//! and RFC 7323 checks folded in where those RFCs place them.
+
+use super::{CloseReason, Connection, Event, State};
+use crate::rtt::RttEstimator;
+use crate::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use crate::wire::Segment;
+
+/// PAWS: TS.Recent older than this is invalid (RFC 7323 §5.5, 24 days).
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl Connection {
+    /// Processes one inbound segment addressed to this connection.
+    ///
+    /// Never fails: an unacceptable segment is counted in [`stats`](Self::stats)
+    /// and dropped or answered (ACK, challenge ACK, RST) per RFC 9293
+    /// §3.10.7, RFC 5961 and RFC 7323.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.stats.segs_in += 1;
+        self.stats.bytes_in += seg.payload.len() as u64;
+        if self.state == State::SynSent {
+            self.on_segment_syn_sent(now, seg);
+        } else {
+            self.on_segment_synchronized(now, seg);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3, "If the state is SYN-SENT".
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &Segment<'_>) {
+        let h = &seg.header;
+        // First, check the ACK bit.
+        let mut ack_ok = false;
+        if h.flags.ack() {
+            if h.ack <= self.iss || h.ack > self.snd_max {
+                if !h.flags.rst() {
+                    self.rst_out = Some((h.ack, None));
+                }
+                self.stats.dropped_bad_ack += 1;
+                return;
+            }
+            ack_ok = self.snd_una < h.ack;
+        }
+        // Second, the RST bit: acceptable only if it acknowledges our SYN
+        // (RFC 9293 §3.10.7.3, RFC 5961 §3.2).
+        if h.flags.rst() {
+            if ack_ok {
+                self.enter_closed(CloseReason::Refused);
+            } else {
+                self.stats.dropped_rst += 1;
+            }
+            return;
+        }
+        // Fourth, the SYN bit.
+        if !h.flags.syn() {
+            return;
+        }
+        self.last_recv = now;
+        self.take_syn_options(seg);
+        self.irs = h.seq;
+        self.rcv_nxt = h.seq + 1;
+        self.init_rcv_window();
+        // The window of a SYN is never scaled (RFC 7323 §2.2).
+        self.snd_wnd = u32::from(h.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = h.seq;
+        self.snd_wl2 = h.ack;
+        if ack_ok {
+            self.snd_una = h.ack;
+            self.snd_nxt = self.snd_nxt.max(self.snd_una);
+            self.sample_rtt(now, seg);
+            self.timers.rto = None;
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.establish();
+            // Any data or FIN on the SYN-ACK is left for the peer to
+            // retransmit (RFC 9293 §3.10.7.3 allows queueing it; we don't).
+            self.ack_now = true;
+        } else {
+            // Simultaneous open (RFC 9293 §3.5 figure 7): answer SYN,ACK.
+            self.set_state(State::SynReceived);
+            self.snd_nxt = self.iss;
+            self.syn_due = true;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4, "Otherwise" (SYN-RECEIVED and the synchronized states).
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &Segment<'_>) {
+        let h = &seg.header;
+        let rst = h.flags.rst();
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        if self.state == State::SynReceived && h.flags.syn() && !h.flags.ack() && !rst && h.seq == self.irs {
+            self.snd_nxt = self.iss;
+            self.syn_due = true;
+            return;
+        }
+
+        // RFC 7323 §3.2: once negotiated, non-RST segments carry timestamps.
+        let ts = h.options.timestamps;
+        if self.ts_ok && ts.is_none() && !rst {
+            self.stats.dropped_missing_ts += 1;
+            return;
+        }
+        // PAWS, RFC 7323 §5.3 R1.
+        if let (true, false, Some(ts)) = (self.ts_ok, rst, ts) {
+            if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if now.saturating_duration_since(self.ts_recent_age) > PAWS_IDLE {
+                    self.ts_recent = ts.tsval;
+                } else {
+                    self.stats.dropped_paws += 1;
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        // First, check the sequence number.
+        if !self.acceptable(seg) {
+            if rst {
+                self.stats.dropped_rst += 1;
+                return;
+            }
+            self.stats.dropped_out_of_window += 1;
+            let rcv_wnd = self.rcv_adv - self.rcv_nxt;
+            if rcv_wnd == 0 && h.seq == self.rcv_nxt && h.flags.ack() && self.state != State::SynReceived {
+                // Zero window: still take the ACK and window (RFC 9293 §3.10.7.4).
+                self.process_ack(now, seg);
+            }
+            if self.state == State::TimeWait && h.flags.fin() {
+                // A retransmitted FIN: ACK it and restart the 2×MSL timer.
+                self.timers.time_wait = Some(now + self.config.time_wait);
+            }
+            if h.flags.syn() {
+                self.challenge_ack(now);
+            } else {
+                self.ack_now = true;
+            }
+            return;
+        }
+        // RFC 7323 §4.3 (2): remember the peer's timestamp.
+        if let Some(ts) = ts {
+            if h.seq <= self.last_ack_sent && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_age = now;
+            }
+        }
+
+        // Second, check the RST bit (RFC 5961 §3.2).
+        if rst {
+            if h.seq == self.rcv_nxt {
+                match self.state {
+                    State::SynReceived if !self.passive => self.enter_closed(CloseReason::Refused),
+                    // RFC 1337: ignore RST in TIME-WAIT (no assassination).
+                    State::TimeWait => self.stats.dropped_rst += 1,
+                    _ => self.enter_closed(CloseReason::Reset),
+                }
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // Fourth, check the SYN bit (RFC 5961 §4.2, RFC 9293 §3.10.7.4).
+        if h.flags.syn() {
+            if self.state == State::SynReceived && self.passive {
+                // A new SYN from the peer: this half-open attempt is void.
+                self.enter_closed(CloseReason::Reset);
+            } else {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+
+        // Fifth, check the ACK field.
+        if !h.flags.ack() {
+            self.stats.dropped_no_ack += 1;
+            return;
+        }
+        self.last_recv = now;
+        self.keepalive_unanswered = 0;
+        self.arm_keepalive(now);
+        if self.state == State::SynReceived {
+            if self.snd_una < h.ack && h.ack <= self.snd_max {
+                self.snd_wnd = u32::from(h.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = h.seq;
+                self.snd_wl2 = h.ack;
+                self.establish();
+            } else {
+                self.rst_out = Some((h.ack, None));
+                self.stats.dropped_bad_ack += 1;
+                return;
+            }
+        }
+        // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA − MAX.SND.WND, SND.NXT].
+        if h.ack > self.snd_max {
+            self.stats.dropped_bad_ack += 1;
+            self.ack_now = true;
+            return;
+        }
+        if h.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.stats.dropped_bad_ack += 1;
+            self.challenge_ack(now);
+            return;
+        }
+        self.process_ack(now, seg);
+        match self.state {
+            State::FinWait1 if self.fin_acked() => {
+                self.set_state(State::FinWait2);
+                if self.read_closed {
+                    // Orphaned: don't wait forever for the peer's FIN (Linux tcp_fin_timeout).
+                    self.timers.time_wait = Some(now + self.config.time_wait);
+                }
+            }
+            State::Closing if self.fin_acked() => self.enter_time_wait(now),
+            State::LastAck if self.fin_acked() => {
+                self.enter_closed(CloseReason::Graceful);
+                return;
+            }
+            _ => {}
+        }
+
+        // Seventh, process the segment text.
+        if !seg.payload.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    if self.read_closed {
+                        // Data after close: RFC 1122 §4.2.2.13 says reset.
+                        self.rst_out = Some((self.snd_nxt, None));
+                        self.enter_closed(CloseReason::Aborted);
+                        return;
+                    }
+                    self.process_data(now, seg);
+                }
+                // The peer already sent FIN; data can't legally follow it.
+                _ => self.ack_now = true,
+            }
+        }
+
+        // Eighth, check the FIN bit.
+        if h.flags.fin() && !self.fin_received {
+            let fin_at = h.seq + seg.payload.len() as u32;
+            if fin_at <= self.rcv_adv {
+                self.peer_fin = Some(fin_at);
+            }
+        } else if h.flags.fin() {
+            self.ack_now = true;
+        }
+        self.try_consume_fin(now);
+    }
+
+    /// RFC 9293 §3.10.7.4 first check: the four acceptability cases.
+    fn acceptable(&self, seg: &Segment<'_>) -> bool {
+        let seq = seg.header.seq;
+        let len = seg.seg_len();
+        let wnd = self.rcv_adv - self.rcv_nxt;
+        let end = self.rcv_nxt + wnd;
+        match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, end),
+            (_, 0) => false,
+            _ => seq.in_range(self.rcv_nxt, end) || (seq + (len - 1)).in_range(self.rcv_nxt, end),
+        }
+    }
+
+    /// SYN-RECEIVED or SYN-SENT to ESTABLISHED.
+    fn establish(&mut self) {
+        self.set_state(State::Established);
+        self.events.push_back(Event::Connected);
+        if self.syn_retransmitted && !self.rtt.has_sample() {
+            // RFC 6298 §5.7: after a lost SYN, start data with RTO ≥ 3 s.
+            let initial = self.config.initial_rto.max(Duration::from_secs(3));
+            self.rtt = RttEstimator::new(initial, self.config.min_rto, self.config.max_rto);
+        }
+        self.arm_keepalive(self.last_recv);
+        if self.fin_queued {
+            // close() was called in SYN-RECEIVED (RFC 9293 §3.10.4).
+            self.set_state(State::FinWait1);
+        }
+    }
+
+    /// The ACK processing common to all synchronized states (RFC 9293
+    /// §3.10.7.4 fifth check, RFC 5681, RFC 6582, RFC 6298).
+    pub(super) fn process_ack(&mut self, now: Instant, seg: &Segment<'_>) {
+        let h = &seg.header;
+        let ack = h.ack;
+        let seg_wnd = u32::from(h.window) << self.snd_wscale;
+        self.probes_unanswered = 0;
+        if ack > self.snd_una {
+            let acked = ack - self.snd_una;
+            let data_acked =
+                if ack > self.snd_buf_seq { (ack - self.snd_buf_seq).min(self.send_buf.len() as u32) } else { 0 };
+            self.send_buf.consume(data_acked as usize);
+            self.snd_buf_seq += data_acked;
+            self.stats.bytes_acked += u64::from(data_acked);
+            self.snd_una = ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            self.sample_rtt(now, seg);
+            self.retries = 0;
+            self.stalled_since = None;
+            self.rtt.reset_backoff();
+            if self.in_recovery {
+                if ack >= self.recover {
+                    self.in_recovery = false;
+                    self.dupacks = 0;
+                    self.cc.on_exit_recovery(self.snd_max - self.snd_una, self.smss);
+                } else {
+                    // NewReno partial ACK (RFC 6582 §3.2 step 5).
+                    self.cc.on_partial_ack(acked, self.smss);
+                    self.rexmit_pending = true;
+                    self.rtt_probe = None;
+                }
+            } else {
+                self.dupacks = 0;
+                if data_acked > 0 {
+                    self.cc.on_ack(data_acked, self.smss);
+                }
+            }
+            // RFC 6298 §5.2 and §5.3.
+            self.timers.rto = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+            self.signal_writable();
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && !h.flags.syn()
+            && !h.flags.fin()
+            && self.snd_una != self.snd_max
+            && seg_wnd == self.snd_wnd
+        {
+            // A duplicate ACK (RFC 5681 §2).
+            self.dupacks += 1;
+            self.stats.dup_acks += 1;
+            if self.in_recovery {
+                self.cc.on_dup_ack_in_recovery(self.smss);
+            } else if self.dupacks == 3 && ack >= self.recover {
+                // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
+                self.cc.on_enter_recovery(self.snd_max - self.snd_una, self.smss);
+                self.in_recovery = true;
+                self.recover = self.snd_max;
+                self.rexmit_pending = true;
+                self.rtt_probe = None;
+                self.stats.fast_retransmits += 1;
+            }
+        }
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
+        if self.snd_wl1 < h.seq || (self.snd_wl1 == h.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = seg_wnd;
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(seg_wnd);
+            if seg_wnd > 0 {
+                self.timers.persist = None;
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    /// Takes an RTT sample from the timestamp echo (RFC 7323 §4) or from the
+    /// one timed segment (RFC 6298 §3, Karn's rule).
+    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) {
+        let ack = seg.header.ack;
+        if self.ts_ok {
+            if let Some(ts) = seg.header.options.timestamps {
+                if ts.tsecr != 0 {
+                    let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                    if (ms as i32) >= 0 {
+                        self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                    }
+                }
+            }
+        } else if let Some((end, sent)) = self.rtt_probe {
+            if ack >= end {
+                self.rtt.sample(now - sent);
+                self.rtt_probe = None;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh: accept text into the reassembly buffer
+    /// and decide when to ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
+    fn process_data(&mut self, now: Instant, seg: &Segment<'_>) {
+        let mut data = seg.payload;
+        let rel = i64::from(seg.header.seq.diff(self.rcv_nxt));
+        let mut offset = self.recv_buf.next_offset() as i64 + rel;
+        if offset < 0 {
+            let skip = usize::try_from(-offset).unwrap_or(usize::MAX).min(data.len());
+            data = &data[skip..];
+            offset = 0;
+        }
+        let outcome = self.recv_buf.insert(offset as u64, data);
+        if outcome.dropped {
+            self.stats.dropped_ooo_limit += 1;
+        }
+        if outcome.stored_out_of_order {
+            self.last_sack_offset = Some(offset as u64);
+        }
+        if outcome.advanced > 0 {
+            self.rcv_nxt += outcome.advanced as u32;
+            self.stats.bytes_delivered += outcome.advanced as u64;
+            if !self.readable_signalled {
+                self.readable_signalled = true;
+                self.events.push_back(Event::Readable);
+            }
+        }
+        self.rcv_mss = self.rcv_mss.max(seg.payload.len() as u32).min(u32::from(self.config.mss));
+        if outcome.advanced < seg.payload.len() || outcome.filled_gap || self.recv_buf.has_out_of_order() {
+            // Out of order, duplicate, trimmed or filling a gap: ACK at once.
+            self.ack_now = true;
+        } else {
+            self.unacked_bytes += outcome.advanced as u32;
+            if self.unacked_bytes >= 2 * self.rcv_mss {
+                self.ack_now = true;
+            } else if self.timers.delack.is_none() {
+                self.timers.delack = Some(now + self.config.delayed_ack);
+            }
+        }
+    }
+
+    /// Consumes the peer's FIN once everything before it has arrived
+    /// (RFC 9293 §3.10.7.4 eighth).
+    fn try_consume_fin(&mut self, now: Instant) {
+        let Some(fin_at) = self.peer_fin else { return };
+        if self.fin_received || fin_at != self.rcv_nxt {
+            return;
+        }
+        self.rcv_nxt += 1;
+        self.fin_received = true;
+        self.ack_now = true;
+        self.events.push_back(Event::PeerFinished);
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now);
+                } else {
+                    self.set_state(State::Closing);
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.timers.rto = None;
+        self.timers.persist = None;
+        self.timers.keepalive = None;
+        self.timers.time_wait = Some(now + self.config.time_wait);
+    }
+
+    /// A rate-limited challenge ACK (RFC 5961 §3.2, §4.2, §5.2, §7).
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_window_start) >= Duration::from_secs(1) {
+            self.challenge_window_start = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            self.stats.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// RCV.NXT: the next sequence number expected from the peer (used by
+    /// the endpoint's TIME-WAIT reuse check, RFC 9293 §3.6.1).
+    pub fn rcv_nxt(&self) -> SeqNum {
+        self.rcv_nxt
+    }
+}

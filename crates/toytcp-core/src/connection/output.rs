@@ -1,0 +1,313 @@
+//! Segment output: what `poll_transmit` sends next, in priority order.
+
+use super::{Connection, State};
+use crate::Transmit;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::{self, Flags, SackBlock, SegmentHeader, TcpOptions, Timestamps};
+
+impl Connection {
+    /// Writes the next segment to send into `buf` (a whole IPv4 packet)
+    /// and says where it goes; `None` when nothing is due. Call until
+    /// `None` after every input or application call. `buf` must hold at
+    /// least 60 + MSS + 40 bytes (IPv4 + TCP headers with options + payload);
+    /// a smaller buffer makes the segment wait.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((seq, ack)) = self.rst_out {
+            let flags = if ack.is_some() { Flags::RST | Flags::ACK } else { Flags::RST };
+            let t = self.emit(now, buf, seq, flags, ack.unwrap_or(SeqNum(0)), 0, 0)?;
+            self.rst_out = None;
+            return Some(t);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent => {
+                self.ack_now = false;
+                return if self.syn_due { self.emit_syn(now, buf) } else { None };
+            }
+            State::SynReceived => {
+                if self.syn_due {
+                    return self.emit_syn(now, buf);
+                }
+            }
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {
+                if self.rexmit_pending {
+                    if let Some(t) = self.retransmit_head(now, buf) {
+                        return Some(t);
+                    }
+                }
+                if let Some(t) = self.next_data_segment(now, buf) {
+                    return Some(t);
+                }
+            }
+            State::FinWait2 | State::TimeWait => {}
+        }
+        if self.probe_due {
+            // Zero-window and keepalive probes: one old byte's sequence
+            // number, no data, so the peer must answer with an ACK
+            // (RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
+            let t = self.emit(now, buf, self.snd_una - 1, Flags::ACK, self.rcv_nxt, 0, 0)?;
+            self.probe_due = false;
+            return Some(t);
+        }
+        if self.ack_now {
+            let seq = if self.state == State::SynReceived { self.iss + 1 } else { self.snd_nxt };
+            return self.emit(now, buf, seq, Flags::ACK, self.rcv_nxt, 0, 0);
+        }
+        None
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED), new or retransmitted.
+    fn emit_syn(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let (flags, ack) = if self.state == State::SynSent {
+            (Flags::SYN, SeqNum(0))
+        } else {
+            (Flags::SYN | Flags::ACK, self.rcv_nxt)
+        };
+        let t = self.emit(now, buf, self.iss, flags, ack, 0, 0)?;
+        self.syn_due = false;
+        if self.snd_max != self.iss {
+            self.stats.retransmits += 1;
+        } else if !self.ts_ok && self.rtt_probe.is_none() {
+            self.rtt_probe = Some((self.iss + 1, now));
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now + self.rtt.rto());
+        }
+        Some(t)
+    }
+
+    /// One segment at SND.UNA regardless of the congestion window: fast
+    /// retransmit and NewReno partial ACKs (RFC 5681 §3.2, RFC 6582 §3.2).
+    fn retransmit_head(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.rexmit_pending = false;
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        let seq = self.snd_una;
+        let avail = if seq <= data_end { data_end - seq } else { 0 };
+        let len = avail.min(self.smss);
+        let fin = self.fin_queued && seq + len == data_end && self.snd_max > data_end;
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut flags = Flags::ACK;
+        if fin {
+            flags = flags | Flags::FIN;
+        }
+        let offset = (seq - self.snd_buf_seq) as usize;
+        let t = self.emit(now, buf, seq, flags, self.rcv_nxt, offset, len as usize)?;
+        self.stats.retransmits += 1;
+        let end = seq + len + u32::from(fin);
+        if self.snd_nxt < end {
+            self.snd_nxt = end;
+        }
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now + self.rtt.rto());
+        }
+        Some(t)
+    }
+
+    /// New data (or go-back-N retransmission after a timeout) from SND.NXT,
+    /// within min(SND.WND, cwnd), shaped by Nagle and sender silly-window
+    /// avoidance (RFC 9293 §3.7.4, §3.8.6.2.1), with limited transmit
+    /// (RFC 3042). The FIN rides on the last data segment.
+    fn next_data_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        if self.snd_nxt > data_end {
+            return None; // FIN already sent
+        }
+        let avail = data_end - self.snd_nxt;
+        let fin_pending = self.fin_queued;
+        if avail == 0 && !fin_pending {
+            return None;
+        }
+        let mut cwnd = self.cc.cwnd();
+        if !self.in_recovery && (1..=2).contains(&self.dupacks) && self.snd_nxt == self.snd_max {
+            cwnd = cwnd.saturating_add(self.dupacks * self.smss);
+        }
+        let wnd = self.snd_wnd.min(cwnd);
+        let in_flight = self.snd_nxt - self.snd_una;
+        let usable = wnd.saturating_sub(in_flight);
+        let mut len = avail.min(self.smss).min(usable);
+        if self.force_send && len == 0 && avail > 0 && self.snd_wnd > in_flight {
+            len = avail.min(self.smss).min(self.snd_wnd - in_flight);
+        }
+        let send_fin = fin_pending && self.snd_nxt + len == data_end;
+        if len == 0 && !send_fin {
+            self.arm_persist_if_stalled(now, avail, in_flight);
+            return None;
+        }
+        if len > 0 && len < self.smss && !send_fin {
+            let all_queued = len == avail;
+            let nagle_ok = self.config.nodelay || in_flight == 0;
+            let sws_ok = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
+            if !((all_queued && nagle_ok) || sws_ok || self.force_send) {
+                self.arm_persist_if_stalled(now, avail, in_flight);
+                return None;
+            }
+        }
+        let mut flags = Flags::ACK;
+        if len > 0 && self.snd_nxt + len == data_end {
+            flags = flags | Flags::PSH;
+        }
+        if send_fin {
+            flags = flags | Flags::FIN;
+        }
+        let seq = self.snd_nxt;
+        let offset = (seq - self.snd_buf_seq) as usize;
+        let is_rexmit = seq < self.snd_max;
+        let t = self.emit(now, buf, seq, flags, self.rcv_nxt, offset, len as usize)?;
+        self.force_send = false;
+        self.snd_nxt = seq + len + u32::from(send_fin);
+        if self.snd_nxt > self.snd_max {
+            self.snd_max = self.snd_nxt;
+        }
+        if is_rexmit {
+            self.stats.retransmits += 1;
+        } else if !self.ts_ok && self.rtt_probe.is_none() && len > 0 {
+            self.rtt_probe = Some((self.snd_nxt, now));
+        }
+        self.timers.persist = None;
+        self.persist_backoff = 0;
+        if self.timers.rto.is_none() {
+            self.timers.rto = Some(now + self.rtt.rto());
+        }
+        Some(t)
+    }
+
+    /// With nothing in flight and data held back (zero window or silly-window
+    /// avoidance), the persist timer makes sure we ask again (RFC 9293 §3.8.6.1).
+    fn arm_persist_if_stalled(&mut self, now: Instant, avail: u32, in_flight: u32) {
+        if avail > 0 && in_flight == 0 && self.timers.persist.is_none() && self.timers.rto.is_none() {
+            self.timers.persist = Some(now + self.persist_interval());
+        }
+    }
+
+    /// RTO-based persist interval with exponential backoff, capped at the max RTO.
+    pub(super) fn persist_interval(&self) -> crate::time::Duration {
+        let base = self.rtt.base_rto();
+        base.checked_mul(1u32 << self.persist_backoff.min(16)).unwrap_or(self.config.max_rto).min(self.config.max_rto)
+    }
+
+    /// The window field for the next segment, applying receiver
+    /// silly-window avoidance (RFC 9293 §3.8.6.2.2): the right edge moves
+    /// only by at least min(buffer / 2, MSS), and never moves left.
+    fn window_to_advertise(&mut self) -> u32 {
+        if self.rcv_adv < self.rcv_nxt {
+            self.rcv_adv = self.rcv_nxt;
+        }
+        let free = (self.recv_buf.window() as u64).min(self.max_rcv_window()) as u32;
+        let new_edge = self.rcv_nxt + free;
+        if new_edge > self.rcv_adv {
+            let cap = self.recv_buf.capacity() as u32;
+            let threshold = (cap / 2).min(u32::from(self.config.mss)).max(1);
+            if new_edge - self.rcv_adv >= threshold {
+                self.rcv_adv = new_edge;
+            }
+        }
+        self.rcv_adv - self.rcv_nxt
+    }
+
+    /// Builds the header and options and writes the packet. State changes
+    /// common to every segment happen here (ACK bookkeeping, stats); the
+    /// caller advances SND.NXT.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: SeqNum,
+        flags: Flags,
+        ack: SeqNum,
+        offset: usize,
+        len: usize,
+    ) -> Option<Transmit> {
+        let syn = flags.syn();
+        let mut options = TcpOptions::default();
+        let window;
+        if syn {
+            options.mss = Some(self.config.mss);
+            let offering = self.state == State::SynSent;
+            if if offering { self.config.window_scale } else { self.ws_ok } {
+                options.window_scale = Some(self.config.rcv_wscale());
+            }
+            options.sack_permitted = if offering { self.config.sack } else { self.sack_ok };
+            let ts = if offering { self.config.timestamps } else { self.ts_ok };
+            if ts {
+                options.timestamps =
+                    Some(Timestamps { tsval: self.ts_now(now), tsecr: if offering { 0 } else { self.ts_recent } });
+            }
+            // The window in a SYN is never scaled (RFC 7323 §2.2).
+            window = (self.recv_buf.window() as u32).min(65535);
+        } else {
+            if self.ts_ok && !flags.rst() {
+                options.timestamps = Some(Timestamps { tsval: self.ts_now(now), tsecr: self.ts_recent });
+            }
+            if self.sack_ok && flags.ack() && !flags.rst() {
+                self.fill_sack_blocks(&mut options);
+            }
+            window = if flags.rst() { 0 } else { (self.window_to_advertise() >> self.rcv_wscale).min(65535) };
+        }
+        let header = SegmentHeader {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq,
+            ack,
+            flags,
+            window: window as u16,
+            urgent: 0,
+            options,
+        };
+        let (a, b) = self.send_buf.slices(offset, len);
+        let n = match wire::emit(*self.tuple.local.ip(), *self.tuple.remote.ip(), &header, &[a, b], buf) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot emit segment: {e}");
+                return None;
+            }
+        };
+        self.stats.segs_out += 1;
+        self.stats.bytes_out += len as u64;
+        if flags.ack() {
+            self.ack_now = false;
+            self.unacked_bytes = 0;
+            self.timers.delack = None;
+            self.last_ack_sent = ack;
+        }
+        tracing::trace!(
+            local = %self.tuple.local, remote = %self.tuple.remote,
+            "> {} seq {} ack {} win {} len {}", flags, seq, ack, window, len
+        );
+        Some(Transmit { src: *self.tuple.local.ip(), dst: *self.tuple.remote.ip(), len: n })
+    }
+
+    /// SACK blocks for our out-of-order data: the block holding the most
+    /// recent arrival first, then the others (RFC 2018 §4). Three fit beside
+    /// timestamps, four without.
+    fn fill_sack_blocks(&self, options: &mut TcpOptions) {
+        if !self.recv_buf.has_out_of_order() {
+            return;
+        }
+        let max = if options.timestamps.is_some() { 3 } else { 4 };
+        let base = self.recv_buf.next_offset();
+        let to_seq = |off: u64| self.rcv_nxt + (off - base) as u32;
+        let first = self.last_sack_offset.and_then(|o| self.recv_buf.range_containing(o));
+        if let Some((s, e)) = first {
+            options.push_sack(SackBlock { left: to_seq(s), right: to_seq(e) });
+        }
+        for (s, e) in self.recv_buf.out_of_order_ranges() {
+            if usize::from(options.sack_count) >= max {
+                break;
+            }
+            if Some((s, e)) != first {
+                options.push_sack(SackBlock { left: to_seq(s), right: to_seq(e) });
+            }
+        }
+    }
+}

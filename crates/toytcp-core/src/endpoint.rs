@@ -1,0 +1,681 @@
+//! Many connections on one host: demultiplexing by 4-tuple, listeners with
+//! accept queues, ephemeral ports, ISNs, and replies to segments that match
+//! nothing.
+//!
+//! The [`Endpoint`] follows the same contract as a
+//! [`Connection`](crate::connection::Connection): getters; inputs
+//! ([`handle`](Endpoint::handle), [`handle_timeout`](Endpoint::handle_timeout));
+//! application calls addressed by [`ConnectionHandle`]; outputs drained after
+//! every input or call — [`poll_transmit`](Endpoint::poll_transmit) until
+//! `None`, then [`poll_timeout`](Endpoint::poll_timeout), then
+//! [`poll_event`](Endpoint::poll_event).
+//!
+//! Internally only connections that may have something to send are polled
+//! (a dirty queue), and deadlines sit in a heap, so the cost per segment
+//! does not grow with the number of connections.
+
+use crate::Transmit;
+use crate::connection::{Connection, ConnectionConfig, Event, FourTuple, State};
+use crate::error::Error;
+use crate::isn::Secrets;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::{self, Flags, ParseError, Segment, SegmentHeader, TcpOptions};
+use core::cmp::Reverse;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+/// Replies to unmatched segments waiting to be sent; more are dropped.
+const MAX_PENDING_RSTS: usize = 1024;
+
+/// Endpoint settings.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Seeds every secret (ISN, ephemeral port, timestamp offsets).
+    pub seed: u64,
+    /// Settings for every connection this endpoint creates.
+    pub connection: ConnectionConfig,
+    /// Lowest ephemeral port (RFC 6056 §2.1 suggests 1024–65535; IANA's range is 49152–65535).
+    pub ephemeral_port_min: u16,
+    /// Highest ephemeral port.
+    pub ephemeral_port_max: u16,
+    /// Most connections at once (TIME-WAIT included); SYNs beyond are dropped.
+    pub max_connections: usize,
+    /// Tests only: every connection's ISS, with the timestamp clock offset 0.
+    pub fixed_iss: Option<SeqNum>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            seed: 0,
+            connection: ConnectionConfig::default(),
+            ephemeral_port_min: 49152,
+            ephemeral_port_max: 65535,
+            max_connections: 1 << 20,
+            fixed_iss: None,
+        }
+    }
+}
+
+/// Names one connection of an [`Endpoint`]. Stale handles (of removed
+/// connections) are detected and answered with [`Error::InvalidHandle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle {
+    index: u32,
+    generation: u32,
+}
+
+/// What the endpoint tells the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointEvent {
+    /// A connection completed its handshake on this listener; `accept` it.
+    Incoming {
+        /// The listening address.
+        listener: SocketAddrV4,
+    },
+    /// An event of one connection.
+    Connection {
+        /// Which connection.
+        handle: ConnectionHandle,
+        /// What happened.
+        event: Event,
+    },
+}
+
+/// Endpoint-wide counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Packets given to [`Endpoint::handle`].
+    pub packets_in: u64,
+    /// Packets dropped as malformed, by [`ParseError::index`].
+    pub malformed: [u64; ParseError::ALL.len()],
+    /// Segments that matched no connection or listener.
+    pub unmatched: u64,
+    /// RSTs sent in reply to unmatched segments (RFC 9293 §3.10.7.1).
+    pub rsts_sent: u64,
+    /// RST replies dropped because too many were pending.
+    pub rsts_dropped: u64,
+    /// SYNs dropped because the listener's backlog was full.
+    pub syns_dropped_backlog: u64,
+    /// SYNs dropped because `max_connections` was reached.
+    pub syns_dropped_limit: u64,
+    /// Connections opened actively.
+    pub active_opens: u64,
+    /// Connections opened by listeners.
+    pub passive_opens: u64,
+    /// TIME-WAIT connections replaced by a new SYN (RFC 9293 §3.6.1).
+    pub time_wait_reused: u64,
+}
+
+impl EndpointStats {
+    /// Malformed packets of one kind.
+    pub fn malformed_of(&self, kind: ParseError) -> u64 {
+        self.malformed[kind.index()]
+    }
+
+    /// All malformed packets.
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed.iter().sum()
+    }
+}
+
+#[derive(Debug)]
+struct Listener {
+    backlog: usize,
+    /// Established, not yet accepted.
+    accept_queue: VecDeque<ConnectionHandle>,
+    /// In SYN-RECEIVED.
+    half_open: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    conn: Connection,
+    generation: u32,
+    /// The listener that created it, until the application accepts it.
+    listener: Option<SocketAddrV4>,
+    /// Established and waiting in the listener's accept queue.
+    queued: bool,
+    /// The application gave the handle up (close/abort): remove once closed.
+    released: bool,
+    /// In the dirty queue.
+    dirty: bool,
+    /// The deadline last pushed on the timer heap.
+    deadline: Option<Instant>,
+}
+
+/// A host's TCP: owns every connection and listener. See the module docs.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: EndpointConfig,
+    secrets: Secrets,
+    slots: Vec<Option<Slot>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    live: usize,
+    by_tuple: HashMap<FourTuple, u32>,
+    listeners: HashMap<SocketAddrV4, Listener>,
+    dirty: VecDeque<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, SegmentHeader)>,
+    events: VecDeque<EndpointEvent>,
+    port_counter: u32,
+    stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// A host with no connections.
+    pub fn new(config: EndpointConfig) -> Self {
+        Endpoint {
+            secrets: Secrets::from_seed(config.seed),
+            config,
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            dirty: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            rsts: VecDeque::new(),
+            events: VecDeque::new(),
+            port_counter: 0,
+            stats: EndpointStats::default(),
+        }
+    }
+
+    // ----- getters -------------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Endpoint-wide counters.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// A connection, if the handle is live.
+    pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
+        self.slot(h).map(|s| &s.conn)
+    }
+
+    /// Number of connections held (TIME-WAIT and unaccepted ones included).
+    pub fn connection_count(&self) -> usize {
+        self.live
+    }
+
+    /// Handles of every connection held.
+    pub fn handles(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| ConnectionHandle { index: i as u32, generation: s.generation }))
+    }
+
+    /// The state of a listener address (`State::Listen`) or `None`.
+    pub fn listener_state(&self, local: SocketAddrV4) -> Option<State> {
+        self.listeners.contains_key(&local).then_some(State::Listen)
+    }
+
+    // ----- application calls --------------------------------------------
+
+    /// Starts listening on `local` (address `0.0.0.0` for any) with room for
+    /// `backlog` connections that are half-open or not yet accepted.
+    pub fn listen(&mut self, local: SocketAddrV4, backlog: usize) -> Result<(), Error> {
+        if local.port() == 0 {
+            return Err(Error::InvalidAddress);
+        }
+        if self.listeners.contains_key(&local) {
+            return Err(Error::AddrInUse);
+        }
+        self.listeners.insert(local, Listener { backlog: backlog.max(1), accept_queue: VecDeque::new(), half_open: 0 });
+        Ok(())
+    }
+
+    /// Stops listening; queued connections not yet accepted are reset.
+    pub fn unlisten(&mut self, local: SocketAddrV4) {
+        let Some(l) = self.listeners.remove(&local) else { return };
+        for h in l.accept_queue {
+            if let Some(slot) = self.slot_mut(h) {
+                slot.listener = None;
+                slot.queued = false;
+                slot.released = true;
+                let _ = slot.conn.abort();
+                self.touch(h.index);
+            }
+        }
+        let orphans: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.listener == Some(local)).map(|_| i as u32))
+            .collect();
+        for i in orphans {
+            if let Some(slot) = self.slots[i as usize].as_mut() {
+                slot.listener = None;
+                slot.released = true;
+                let _ = slot.conn.abort();
+            }
+            self.touch(i);
+        }
+    }
+
+    /// Active open from `local_addr` with an ephemeral port chosen per
+    /// RFC 6056 §3.3.3 that never reuses a 4-tuple this endpoint holds
+    /// (TIME-WAIT included). The connection is registered before its SYN
+    /// is emitted, so the SYN-ACK always finds it.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local_addr: Ipv4Addr,
+        remote: SocketAddrV4,
+    ) -> Result<ConnectionHandle, Error> {
+        Self::check_remote(remote)?;
+        let (min, max) = (self.config.ephemeral_port_min, self.config.ephemeral_port_max);
+        if min == 0 || min > max {
+            return Err(Error::NoEphemeralPorts);
+        }
+        let num = u32::from(max - min) + 1;
+        let offset = self.secrets.port_offset(local_addr, remote);
+        for i in 0..num {
+            let port = min + (offset.wrapping_add(self.port_counter).wrapping_add(i) % num) as u16;
+            let local = SocketAddrV4::new(local_addr, port);
+            let tuple = FourTuple { local, remote };
+            if self.by_tuple.contains_key(&tuple) || self.port_listened(local) {
+                continue;
+            }
+            self.port_counter = self.port_counter.wrapping_add(i + 1);
+            return Ok(self.open(now, tuple));
+        }
+        Err(Error::NoEphemeralPorts)
+    }
+
+    /// Active open from an explicit local address and port.
+    pub fn connect_from(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Result<ConnectionHandle, Error> {
+        Self::check_remote(remote)?;
+        if local.port() == 0 || local.ip().is_unspecified() {
+            return Err(Error::InvalidAddress);
+        }
+        let tuple = FourTuple { local, remote };
+        if self.by_tuple.contains_key(&tuple) {
+            return Err(Error::AddrInUse);
+        }
+        Ok(self.open(now, tuple))
+    }
+
+    /// Takes the oldest established connection from a listener's accept queue.
+    pub fn accept(&mut self, listener: SocketAddrV4) -> Option<ConnectionHandle> {
+        let h = self.listeners.get_mut(&listener)?.accept_queue.pop_front()?;
+        let slot = self.slot_mut(h)?;
+        slot.listener = None;
+        slot.queued = false;
+        Some(h)
+    }
+
+    /// [`Connection::send`] on a handle.
+    pub fn send(&mut self, h: ConnectionHandle, data: &[u8]) -> Result<usize, Error> {
+        self.with_conn(h, |c| c.send(data))
+    }
+
+    /// [`Connection::recv`] on a handle.
+    pub fn recv(&mut self, h: ConnectionHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.with_conn(h, |c| c.recv(buf))
+    }
+
+    /// [`Connection::shutdown`] on a handle.
+    pub fn shutdown(&mut self, h: ConnectionHandle) -> Result<(), Error> {
+        self.with_conn(h, |c| c.shutdown())
+    }
+
+    /// [`Connection::close`] on a handle; the handle is released and the
+    /// connection removed once it reaches CLOSED (after TIME-WAIT).
+    pub fn close(&mut self, h: ConnectionHandle) -> Result<(), Error> {
+        self.slot_mut(h).ok_or(Error::InvalidHandle)?.released = true;
+        self.with_conn(h, |c| c.close())
+    }
+
+    /// [`Connection::abort`] on a handle; the handle is released.
+    pub fn abort(&mut self, h: ConnectionHandle) -> Result<(), Error> {
+        self.slot_mut(h).ok_or(Error::InvalidHandle)?.released = true;
+        self.with_conn(h, |c| c.abort())
+    }
+
+    /// [`Connection::set_nodelay`] on a handle.
+    pub fn set_nodelay(&mut self, h: ConnectionHandle, nodelay: bool) -> Result<(), Error> {
+        self.with_conn(h, |c| {
+            c.set_nodelay(nodelay);
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on a connection and takes care of its outputs afterwards.
+    pub fn with_conn<T>(
+        &mut self,
+        h: ConnectionHandle,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let slot = self.slot_mut(h).ok_or(Error::InvalidHandle)?;
+        let r = f(&mut slot.conn);
+        self.touch(h.index);
+        r
+    }
+
+    // ----- inputs --------------------------------------------------------
+
+    /// Feeds one received IPv4 packet. Malformed packets are counted by
+    /// kind and dropped.
+    pub fn handle(&mut self, now: Instant, packet: &[u8]) {
+        self.stats.packets_in += 1;
+        match wire::parse(packet) {
+            Ok(seg) => self.handle_segment(now, &seg),
+            Err(e) => {
+                self.stats.malformed[e.index()] += 1;
+                tracing::debug!("dropped malformed packet: {e}");
+            }
+        }
+    }
+
+    /// Feeds one parsed segment.
+    pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
+        let h = &seg.header;
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
+            remote: SocketAddrV4::new(seg.src_addr, h.src_port),
+        };
+        if let Some(&index) = self.by_tuple.get(&tuple) {
+            let reuse = {
+                let conn = &self.slots[index as usize].as_ref().expect("indexed slot exists").conn;
+                conn.state() == State::TimeWait
+                    && h.flags.syn()
+                    && !h.flags.ack()
+                    && !h.flags.rst()
+                    && h.seq > conn.rcv_nxt()
+                    && self.listener_for(tuple.local).is_some()
+            };
+            if !reuse {
+                if let Some(slot) = self.slots[index as usize].as_mut() {
+                    slot.conn.handle_segment(now, seg);
+                }
+                self.touch(index);
+                return;
+            }
+            // RFC 9293 §3.6.1: a new SYN with a higher sequence number may
+            // reopen a connection in TIME-WAIT.
+            self.stats.time_wait_reused += 1;
+            self.remove(index);
+        }
+        if let Some(key) = self.listener_for(tuple.local) {
+            self.listener_segment(now, key, seg);
+            return;
+        }
+        self.stats.unmatched += 1;
+        self.reply_rst(seg);
+    }
+
+    /// Processes expired deadlines of every connection.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((deadline, index, generation))) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { continue };
+            if slot.generation != generation || slot.deadline != Some(deadline) {
+                continue;
+            }
+            slot.deadline = None;
+            slot.conn.handle_timeout(now);
+            self.touch(index);
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------
+
+    /// Writes the next packet to send into `buf`; see [`Connection::poll_transmit`].
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some((src, dst, header)) = self.rsts.pop_front() {
+            match wire::emit(src, dst, &header, &[], buf) {
+                Ok(len) => {
+                    self.stats.rsts_sent += 1;
+                    return Some(Transmit { src, dst, len });
+                }
+                Err(e) => tracing::warn!("cannot emit RST: {e}"),
+            }
+        }
+        while let Some(&index) = self.dirty.front() {
+            let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            if let Some(t) = slot.conn.poll_transmit(now, buf) {
+                self.pump(index);
+                return Some(t);
+            }
+            slot.dirty = false;
+            self.dirty.pop_front();
+            self.pump(index);
+        }
+        None
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) must run.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, index, generation))) = self.timers.peek() {
+            let valid = self
+                .slots
+                .get(index as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.generation == generation && s.deadline == Some(deadline));
+            if valid {
+                return Some(deadline);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    // ----- internals -----------------------------------------------------
+
+    fn check_remote(remote: SocketAddrV4) -> Result<(), Error> {
+        if remote.port() == 0
+            || remote.ip().is_unspecified()
+            || remote.ip().is_broadcast()
+            || remote.ip().is_multicast()
+        {
+            return Err(Error::InvalidAddress);
+        }
+        Ok(())
+    }
+
+    fn port_listened(&self, local: SocketAddrV4) -> bool {
+        self.listener_for(local).is_some()
+    }
+
+    /// The listener key matching a local address: exact, then wildcard.
+    fn listener_for(&self, local: SocketAddrV4) -> Option<SocketAddrV4> {
+        if self.listeners.contains_key(&local) {
+            return Some(local);
+        }
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
+        self.listeners.contains_key(&any).then_some(any)
+    }
+
+    fn slot(&self, h: ConnectionHandle) -> Option<&Slot> {
+        self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation)
+    }
+
+    fn slot_mut(&mut self, h: ConnectionHandle) -> Option<&mut Slot> {
+        self.slots.get_mut(h.index as usize)?.as_mut().filter(|s| s.generation == h.generation)
+    }
+
+    fn iss_for(&self, now: Instant, tuple: &FourTuple) -> (SeqNum, u32) {
+        match self.config.fixed_iss {
+            Some(iss) => (iss, 0),
+            None => (self.secrets.isn(now, tuple), self.secrets.ts_offset(tuple)),
+        }
+    }
+
+    fn open(&mut self, now: Instant, tuple: FourTuple) -> ConnectionHandle {
+        let (iss, ts_offset) = self.iss_for(now, &tuple);
+        let conn = Connection::connect(now, &self.config.connection, tuple, iss, ts_offset);
+        self.stats.active_opens += 1;
+        let h = self.insert(conn, None);
+        self.touch(h.index);
+        h
+    }
+
+    fn insert(&mut self, conn: Connection, listener: Option<SocketAddrV4>) -> ConnectionHandle {
+        let tuple = conn.four_tuple();
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.generations.push(0);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let generation = self.generations[index as usize];
+        self.slots[index as usize] =
+            Some(Slot { conn, generation, listener, queued: false, released: false, dirty: false, deadline: None });
+        self.by_tuple.insert(tuple, index);
+        self.live += 1;
+        ConnectionHandle { index, generation }
+    }
+
+    fn remove(&mut self, index: u32) {
+        let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::take) else { return };
+        self.by_tuple.remove(&slot.conn.four_tuple());
+        if let Some(key) = slot.listener {
+            if let Some(l) = self.listeners.get_mut(&key) {
+                let h = ConnectionHandle { index, generation: slot.generation };
+                if slot.queued {
+                    l.accept_queue.retain(|&q| q != h);
+                } else {
+                    l.half_open = l.half_open.saturating_sub(1);
+                }
+            }
+        }
+        self.generations[index as usize] = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        self.live -= 1;
+    }
+
+    /// After any input or call on a connection: queue it for output,
+    /// forward its events, refresh its deadline, and remove it once closed
+    /// and no longer wanted.
+    fn touch(&mut self, index: u32) {
+        if let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push_back(index);
+            }
+        }
+        self.pump(index);
+    }
+
+    fn pump(&mut self, index: u32) {
+        let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return };
+        let handle = ConnectionHandle { index, generation: slot.generation };
+        while let Some(event) = slot.conn.poll_event() {
+            if event == Event::Connected && slot.listener.is_some() && !slot.queued {
+                let key = slot.listener.expect("checked");
+                if let Some(l) = self.listeners.get_mut(&key) {
+                    l.half_open = l.half_open.saturating_sub(1);
+                    l.accept_queue.push_back(handle);
+                    slot.queued = true;
+                    self.events.push_back(EndpointEvent::Incoming { listener: key });
+                }
+            }
+            self.events.push_back(EndpointEvent::Connection { handle, event });
+        }
+        let deadline = slot.conn.poll_timeout();
+        if deadline != slot.deadline {
+            slot.deadline = deadline;
+            if let Some(d) = deadline {
+                self.timers.push(Reverse((d, index, slot.generation)));
+            }
+        }
+        let unwanted = slot.released || slot.listener.is_some();
+        if slot.conn.is_closed() && unwanted && !slot.dirty {
+            self.remove(index);
+        }
+    }
+
+    /// A segment for a listener (RFC 9293 §3.10.7.2).
+    fn listener_segment(&mut self, now: Instant, key: SocketAddrV4, seg: &Segment<'_>) {
+        let h = &seg.header;
+        if h.flags.rst() {
+            return;
+        }
+        if h.flags.ack() {
+            self.reply_rst(seg);
+            return;
+        }
+        if !h.flags.syn() {
+            return;
+        }
+        let Some(l) = self.listeners.get(&key) else { return };
+        if l.half_open + l.accept_queue.len() >= l.backlog {
+            self.stats.syns_dropped_backlog += 1;
+            return;
+        }
+        if self.live >= self.config.max_connections {
+            self.stats.syns_dropped_limit += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
+            remote: SocketAddrV4::new(seg.src_addr, h.src_port),
+        };
+        let (iss, ts_offset) = self.iss_for(now, &tuple);
+        let conn = Connection::accept(now, &self.config.connection, seg, iss, ts_offset);
+        if let Some(l) = self.listeners.get_mut(&key) {
+            l.half_open += 1;
+        }
+        self.stats.passive_opens += 1;
+        let handle = self.insert(conn, Some(key));
+        self.touch(handle.index);
+    }
+
+    /// RFC 9293 §3.10.7.1: the reply to a segment for a connection that
+    /// does not exist — never a RST for a RST.
+    fn reply_rst(&mut self, seg: &Segment<'_>) {
+        let h = &seg.header;
+        if h.flags.rst() {
+            return;
+        }
+        if self.rsts.len() >= MAX_PENDING_RSTS {
+            self.stats.rsts_dropped += 1;
+            return;
+        }
+        let (seq, ack, flags) = if h.flags.ack() {
+            (h.ack, SeqNum(0), Flags::RST)
+        } else {
+            (SeqNum(0), h.seq + seg.seg_len(), Flags::RST | Flags::ACK)
+        };
+        let header = SegmentHeader {
+            src_port: h.dst_port,
+            dst_port: h.src_port,
+            seq,
+            ack,
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+        };
+        self.rsts.push_back((seg.dst_addr, seg.src_addr, header));
+    }
+}

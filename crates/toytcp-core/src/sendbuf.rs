@@ -1,0 +1,376 @@
+//! The send buffer: bytes the application has written that the peer has not
+//! yet acknowledged (RFC 9293 §3.3.1, the span `SND.UNA .. SND.UNA + len`).
+//!
+//! Also home of [`Ring`], the growable ring storage shared with the receive
+//! buffer ([`crate::reassembly::RecvBuffer`]).
+//!
+//! # Memory
+//!
+//! Buffers are given a *logical* capacity (the most they may hold) but only
+//! allocate storage as their contents grow: storage doubles on demand (up to
+//! the capacity) and is released when a buffer drains empty, unless it is
+//! tiny ([`RETAIN_WHEN_EMPTY`]). An idle connection therefore holds (almost)
+//! no buffer memory, while a busy one pays for amortised growth only.
+
+use core::fmt;
+
+/// Smallest storage allocation a [`Ring`] makes when it has to grow, so that
+/// a stream of tiny writes does not reallocate for every byte or two.
+pub(crate) const MIN_STORAGE: usize = 256;
+
+/// Storage of at most this many bytes is kept (not freed) when a buffer
+/// drains empty, so small interactive exchanges do not allocate per message;
+/// anything larger is released, so idle connections stay cheap.
+pub(crate) const RETAIN_WHEN_EMPTY: usize = 256;
+
+/// Growable ring storage addressed by *logical position*: position 0 is the
+/// ring's head (the oldest byte held), position `p` lies `p` bytes after it.
+///
+/// The ring does not track how many bytes are valid; its owner does, and
+/// passes that knowledge in (`live` in [`Ring::ensure`]). Every operation is
+/// at most two bulk slice copies.
+#[derive(Clone, Default)]
+pub(crate) struct Ring {
+    /// The storage; `buf.len()` is the physical ring size (zero until the
+    /// first write, so an unused ring costs no heap memory).
+    buf: Vec<u8>,
+    /// Index in `buf` of logical position 0; always `< buf.len()` unless
+    /// `buf` is empty (then 0).
+    head: usize,
+}
+
+impl Ring {
+    /// An empty ring with no storage allocated.
+    pub(crate) const fn new() -> Self {
+        Ring { buf: Vec::new(), head: 0 }
+    }
+
+    /// Bytes of storage currently allocated (the physical ring size).
+    #[cfg(test)]
+    pub(crate) fn storage(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Maps `head + pos` (which is `< 2 * buf.len()`) into `buf`.
+    #[inline]
+    fn wrap(&self, index: usize) -> usize {
+        if index >= self.buf.len() { index - self.buf.len() } else { index }
+    }
+
+    /// Makes logical positions `0 .. needed` addressable, growing the
+    /// storage if necessary. Growth at least doubles the storage (starting
+    /// from [`MIN_STORAGE`]) but never exceeds `max(limit, needed)`. The
+    /// first `live` bytes (which must be addressable already) are preserved;
+    /// anything beyond them is not.
+    pub(crate) fn ensure(&mut self, needed: usize, limit: usize, live: usize) {
+        let cap = self.buf.len();
+        if needed <= cap {
+            return;
+        }
+        let new_cap = needed.max(cap.saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed));
+        let mut grown = Vec::with_capacity(new_cap);
+        let (a, b) = self.slices(0, live);
+        grown.extend_from_slice(a);
+        grown.extend_from_slice(b);
+        grown.resize(new_cap, 0);
+        self.buf = grown;
+        self.head = 0;
+    }
+
+    /// The bytes at logical positions `pos .. pos + len`, as up to two
+    /// slices (the second is non-empty only if the range wraps). The range
+    /// must be addressable (`pos + len <= storage()`) unless `len` is 0.
+    #[inline]
+    pub(crate) fn slices(&self, pos: usize, len: usize) -> (&[u8], &[u8]) {
+        if len == 0 {
+            return (&[], &[]);
+        }
+        debug_assert!(pos + len <= self.buf.len());
+        let start = self.wrap(self.head + pos);
+        let first = len.min(self.buf.len() - start);
+        (&self.buf[start..start + first], &self.buf[..len - first])
+    }
+
+    /// Copies `data` to logical positions `pos .. pos + data.len()`, which
+    /// must be addressable (see [`Ring::ensure`]).
+    #[inline]
+    pub(crate) fn write_at(&mut self, pos: usize, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        debug_assert!(pos + data.len() <= self.buf.len());
+        let start = self.wrap(self.head + pos);
+        let first = data.len().min(self.buf.len() - start);
+        self.buf[start..start + first].copy_from_slice(&data[..first]);
+        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+
+    /// Discards the `n` bytes at the front: logical position `n` becomes 0.
+    /// `n` must not exceed the storage size.
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.buf.len());
+        if !self.buf.is_empty() {
+            self.head = self.wrap(self.head + n);
+        }
+    }
+
+    /// To be called when the owner holds no bytes at all: frees storage
+    /// larger than [`RETAIN_WHEN_EMPTY`] and rewinds the head so the next
+    /// contents start contiguous.
+    pub(crate) fn drained(&mut self) {
+        if self.buf.len() > RETAIN_WHEN_EMPTY {
+            self.buf = Vec::new();
+        }
+        self.head = 0;
+    }
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring").field("storage", &self.buf.len()).field("head", &self.head).finish()
+    }
+}
+
+/// Bytes the application has written but the peer has not acknowledged
+/// (sent or not).
+///
+/// Byte 0 of the buffer is the byte at `SND.UNA` (RFC 9293 §3.3.1); the
+/// connection decides which part has been sent (`SND.NXT - SND.UNA`) and
+/// reads segment payloads with [`SendBuffer::slices`]. Storage grows with
+/// the contents and is released when the buffer drains (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct SendBuffer {
+    /// Storage; logical position 0 is the oldest unacknowledged byte.
+    ring: Ring,
+    /// Bytes held.
+    len: usize,
+    /// The most bytes the application may have outstanding.
+    capacity: usize,
+}
+
+impl SendBuffer {
+    /// An empty buffer that will hold up to `capacity` bytes. Allocates
+    /// nothing until the first write.
+    pub(crate) fn new(capacity: usize) -> Self {
+        SendBuffer { ring: Ring::new(), len: 0, capacity }
+    }
+
+    /// The most bytes the buffer will hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the capacity. Held data is never dropped: if the buffer holds
+    /// more than `cap`, it simply accepts no writes until it drains below it.
+    pub(crate) fn set_capacity(&mut self, cap: usize) {
+        self.capacity = cap;
+    }
+
+    /// Bytes held (written and not yet acknowledged).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes that can still be written.
+    pub(crate) fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.len)
+    }
+
+    /// Appends as much of `data` as fits and returns how many bytes that was.
+    pub(crate) fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
+        self.ring.ensure(self.len + n, self.capacity, self.len);
+        self.ring.write_at(self.len, &data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// Drops `n` bytes from the front (they were acknowledged); `n` is
+    /// clamped to [`SendBuffer::len`]. Storage is released when the buffer
+    /// becomes empty.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.ring.advance(n);
+        self.len -= n;
+        if self.len == 0 {
+            self.ring.drained();
+        }
+    }
+
+    /// The bytes `[offset, offset + len)`, clamped to what is held, as up to
+    /// two slices (the second is non-empty only where the storage wraps).
+    pub(crate) fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        let start = offset.min(self.len);
+        let end = offset.saturating_add(len).min(self.len);
+        self.ring.slices(start, end - start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concatenates the two slices returned by `slices`.
+    fn collect(b: &SendBuffer, offset: usize, len: usize) -> Vec<u8> {
+        let (a, c) = b.slices(offset, len);
+        [a, c].concat()
+    }
+
+    /// A fresh buffer allocates nothing and reports its capacity.
+    #[test]
+    fn new_is_empty_and_unallocated() {
+        let b = SendBuffer::new(1000);
+        assert_eq!(b.capacity(), 1000);
+        assert_eq!(b.len(), 0);
+        assert!(b.is_empty());
+        assert_eq!(b.free(), 1000);
+        assert_eq!(b.ring.storage(), 0);
+        assert_eq!(b.slices(0, 10), (&[][..], &[][..]));
+    }
+
+    /// Writes are truncated at capacity.
+    #[test]
+    fn write_truncates_at_capacity() {
+        let mut b = SendBuffer::new(10);
+        assert_eq!(b.write(b"hello"), 5);
+        assert_eq!(b.write(b"world!!"), 5);
+        assert_eq!(b.write(b"x"), 0);
+        assert_eq!(b.len(), 10);
+        assert_eq!(b.free(), 0);
+        assert_eq!(collect(&b, 0, 100), b"helloworld");
+        assert!(b.ring.storage() <= 10);
+    }
+
+    /// `slices` clamps both ends to what is held.
+    #[test]
+    fn slices_clamp() {
+        let mut b = SendBuffer::new(100);
+        b.write(b"abcdef");
+        assert_eq!(collect(&b, 2, 3), b"cde");
+        assert_eq!(collect(&b, 4, 100), b"ef");
+        assert_eq!(collect(&b, 6, 1), b"");
+        assert_eq!(collect(&b, 60, 1), b"");
+        assert_eq!(collect(&b, 1, usize::MAX), b"bcdef");
+    }
+
+    /// Consuming drops from the front, clamps, and wrapped data comes back
+    /// as two slices.
+    #[test]
+    fn consume_and_wrap() {
+        let mut b = SendBuffer::new(MIN_STORAGE);
+        let data: Vec<u8> = (0..MIN_STORAGE).map(|i| i as u8).collect();
+        assert_eq!(b.write(&data), MIN_STORAGE);
+        assert_eq!(b.ring.storage(), MIN_STORAGE);
+        b.consume(100);
+        assert_eq!(b.len(), MIN_STORAGE - 100);
+        assert_eq!(b.write(&data[..50]), 50);
+        let (x, y) = b.slices(0, usize::MAX);
+        assert_eq!(x, &data[100..]);
+        assert_eq!(y, &data[..50]);
+        assert_eq!(collect(&b, MIN_STORAGE - 110, 20), [&data[246..], &data[..10]].concat());
+        b.consume(usize::MAX);
+        assert!(b.is_empty());
+        assert_eq!(b.write(b"xy"), 2);
+        assert_eq!(collect(&b, 0, 2), b"xy");
+    }
+
+    /// Storage grows with the contents (preserving wrapped data) and is
+    /// released when the buffer drains.
+    #[test]
+    fn grows_and_releases() {
+        let mut b = SendBuffer::new(1 << 20);
+        b.write(&[1; 100]);
+        assert_eq!(b.ring.storage(), MIN_STORAGE);
+        b.consume(90);
+        b.write(&[2; 200]); // wraps within MIN_STORAGE
+        b.write(&[3; 1000]); // grows while wrapped
+        assert_eq!(b.len(), 1210);
+        assert!(b.ring.storage() >= 1210 && b.ring.storage() < 4096);
+        let all = collect(&b, 0, usize::MAX);
+        assert_eq!(&all[..10], &[1; 10]);
+        assert_eq!(&all[10..210], &[2; 200][..]);
+        assert_eq!(&all[210..], &[3; 1000][..]);
+        b.consume(1210);
+        assert_eq!(b.ring.storage(), 0);
+        // Small storage is retained when drained.
+        b.write(b"abc");
+        b.consume(3);
+        assert_eq!(b.ring.storage(), MIN_STORAGE);
+    }
+
+    /// Lowering the capacity below the contents keeps them.
+    #[test]
+    fn set_capacity_keeps_data() {
+        let mut b = SendBuffer::new(100);
+        b.write(&[7; 80]);
+        b.set_capacity(50);
+        assert_eq!(b.len(), 80);
+        assert_eq!(b.free(), 0);
+        assert_eq!(b.write(b"x"), 0);
+        b.consume(40);
+        assert_eq!(b.free(), 10);
+        assert_eq!(b.write(&[8; 20]), 10);
+        b.set_capacity(1000);
+        assert_eq!(b.write(&[9; 500]), 500);
+        let all = collect(&b, 0, usize::MAX);
+        assert_eq!(all.len(), 550);
+        assert_eq!(&all[..40], &[7; 40]);
+        assert_eq!(&all[40..50], &[8; 10]);
+        assert_eq!(&all[50..], &[9; 500][..]);
+    }
+
+    /// Growth never exceeds the capacity.
+    #[test]
+    fn growth_bounded_by_capacity() {
+        let mut b = SendBuffer::new(1000);
+        for _ in 0..10 {
+            b.write(&[0; 99]);
+        }
+        assert_eq!(b.len(), 990);
+        assert!(b.ring.storage() <= 1000);
+    }
+
+    proptest::proptest! {
+        /// Random writes, consumes and capacity changes agree with a
+        /// `VecDeque` model.
+        #[test]
+        fn matches_model(ops in proptest::collection::vec((0u8..4, 0usize..700), 1..200)) {
+            let mut b = SendBuffer::new(1500);
+            let mut model = std::collections::VecDeque::new();
+            let mut cap = 1500usize;
+            let mut counter = 0u8;
+            for (op, n) in ops {
+                match op {
+                    0 | 1 => {
+                        let data: Vec<u8> = (0..n).map(|_| { counter = counter.wrapping_add(1); counter }).collect();
+                        let w = b.write(&data);
+                        proptest::prop_assert_eq!(w, n.min(cap.saturating_sub(model.len())));
+                        model.extend(&data[..w]);
+                    }
+                    2 => {
+                        b.consume(n);
+                        model.drain(..n.min(model.len()));
+                    }
+                    _ => {
+                        cap = n * 3;
+                        b.set_capacity(cap);
+                    }
+                }
+                proptest::prop_assert_eq!(b.len(), model.len());
+                let off = n % (model.len() + 1);
+                let got = collect(&b, off, n);
+                let want: Vec<u8> = model.iter().skip(off).take(n).copied().collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
