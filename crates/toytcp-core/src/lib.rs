@@ -43,3 +43,8 @@ pub struct Transmit {
     /// Bytes written.
     pub len: usize,
 }
+
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

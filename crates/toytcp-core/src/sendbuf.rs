@@ -26,35 +26,43 @@ pub(crate) const RETAIN_WHEN_EMPTY: usize = 256;
 /// Growable ring storage addressed by *logical position*: position 0 is the
 /// ring's head (the oldest byte held), position `p` lies `p` bytes after it.
 ///
-/// The ring does not track how many bytes are valid; its owner does, and
-/// passes that knowledge in (`live` in [`Ring::ensure`]). Every operation is
-/// at most two bulk slice copies.
+/// The ring does not track which bytes are valid; its owner does, and passes
+/// that knowledge in (`live` in [`Ring::ensure`]) and only reads back what it
+/// wrote. Every operation is at most two bulk slice copies.
+///
+/// Storage is never zero-filled in bulk: `buf.len()` is the *initialised
+/// prefix* of the ring's `size` bytes (which `buf.capacity()` covers), and
+/// writes past it extend the vector, so growing costs an allocation and a
+/// copy of the live bytes only.
 #[derive(Clone, Default)]
 pub(crate) struct Ring {
-    /// The storage; `buf.len()` is the physical ring size (zero until the
-    /// first write, so an unused ring costs no heap memory).
+    /// The storage; `buf.capacity() >= size`, and `buf.len() <= size` is the
+    /// prefix written so far. Empty (unallocated) until the first write, so
+    /// an unused ring costs no heap memory.
     buf: Vec<u8>,
-    /// Index in `buf` of logical position 0; always `< buf.len()` unless
-    /// `buf` is empty (then 0).
+    /// The physical ring size: positions wrap modulo `size`.
+    size: usize,
+    /// Index in `buf` of logical position 0; always `< size` unless `size`
+    /// is 0 (then 0).
     head: usize,
 }
 
 impl Ring {
     /// An empty ring with no storage allocated.
     pub(crate) const fn new() -> Self {
-        Ring { buf: Vec::new(), head: 0 }
+        Ring { buf: Vec::new(), size: 0, head: 0 }
     }
 
-    /// Bytes of storage currently allocated (the physical ring size).
+    /// The physical ring size (the storage allocated, in bytes).
     #[cfg(test)]
     pub(crate) fn storage(&self) -> usize {
-        self.buf.len()
+        self.size
     }
 
-    /// Maps `head + pos` (which is `< 2 * buf.len()`) into `buf`.
+    /// Maps `head + pos` (which is `< 2 * size`) into `buf`.
     #[inline]
     fn wrap(&self, index: usize) -> usize {
-        if index >= self.buf.len() { index - self.buf.len() } else { index }
+        if index >= self.size { index - self.size } else { index }
     }
 
     /// Makes logical positions `0 .. needed` addressable, growing the
@@ -63,31 +71,40 @@ impl Ring {
     /// first `live` bytes (which must be addressable already) are preserved;
     /// anything beyond them is not.
     pub(crate) fn ensure(&mut self, needed: usize, limit: usize, live: usize) {
-        let cap = self.buf.len();
-        if needed <= cap {
+        if needed <= self.size {
             return;
         }
-        let new_cap = needed.max(cap.saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed));
-        let mut grown = Vec::with_capacity(new_cap);
-        let (a, b) = self.slices(0, live);
-        grown.extend_from_slice(a);
-        grown.extend_from_slice(b);
-        grown.resize(new_cap, 0);
+        let size = needed.max(self.size.saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed));
+        let mut grown = Vec::with_capacity(size);
+        if live > 0 {
+            // The live span may include never-written holes (between
+            // out-of-order ranges) beyond the initialised prefix: copy what
+            // is initialised and zero-fill the rest.
+            let start = self.head;
+            let first = live.min(self.size - start);
+            let init = self.buf.len();
+            for (from, to) in [(start, start + first), (0, live - first)] {
+                let init_end = to.min(init).max(from);
+                grown.extend_from_slice(&self.buf[from..init_end]);
+                grown.resize(grown.len() + (to - init_end), 0);
+            }
+        }
         self.buf = grown;
+        self.size = size;
         self.head = 0;
     }
 
     /// The bytes at logical positions `pos .. pos + len`, as up to two
     /// slices (the second is non-empty only if the range wraps). The range
-    /// must be addressable (`pos + len <= storage()`) unless `len` is 0.
+    /// must have been written (see [`Ring::write_at`]) unless `len` is 0.
     #[inline]
     pub(crate) fn slices(&self, pos: usize, len: usize) -> (&[u8], &[u8]) {
         if len == 0 {
             return (&[], &[]);
         }
-        debug_assert!(pos + len <= self.buf.len());
+        debug_assert!(pos + len <= self.size);
         let start = self.wrap(self.head + pos);
-        let first = len.min(self.buf.len() - start);
+        let first = len.min(self.size - start);
         (&self.buf[start..start + first], &self.buf[..len - first])
     }
 
@@ -98,19 +115,38 @@ impl Ring {
         if data.is_empty() {
             return;
         }
-        debug_assert!(pos + data.len() <= self.buf.len());
+        debug_assert!(pos + data.len() <= self.size);
         let start = self.wrap(self.head + pos);
-        let first = data.len().min(self.buf.len() - start);
-        self.buf[start..start + first].copy_from_slice(&data[..first]);
-        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        let first = data.len().min(self.size - start);
+        self.put(start, &data[..first]);
+        self.put(0, &data[first..]);
+    }
+
+    /// Copies `src` to `buf[at .. at + src.len()]` (within `size`), extending
+    /// the initialised prefix as needed; a gap before `at` (only possible
+    /// for out-of-order data) is zero-filled.
+    #[inline]
+    fn put(&mut self, at: usize, src: &[u8]) {
+        let init = self.buf.len();
+        if at + src.len() <= init {
+            self.buf[at..at + src.len()].copy_from_slice(src);
+        } else {
+            if at > init {
+                self.buf.resize(at, 0);
+            }
+            let overlap = self.buf.len() - at;
+            self.buf[at..].copy_from_slice(&src[..overlap]);
+            self.buf.extend_from_slice(&src[overlap..]);
+            debug_assert!(self.buf.len() <= self.size);
+        }
     }
 
     /// Discards the `n` bytes at the front: logical position `n` becomes 0.
     /// `n` must not exceed the storage size.
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
-        debug_assert!(n <= self.buf.len());
-        if !self.buf.is_empty() {
+        debug_assert!(n <= self.size);
+        if self.size != 0 {
             self.head = self.wrap(self.head + n);
         }
     }
@@ -119,8 +155,9 @@ impl Ring {
     /// larger than [`RETAIN_WHEN_EMPTY`] and rewinds the head so the next
     /// contents start contiguous.
     pub(crate) fn drained(&mut self) {
-        if self.buf.len() > RETAIN_WHEN_EMPTY {
+        if self.size > RETAIN_WHEN_EMPTY {
             self.buf = Vec::new();
+            self.size = 0;
         }
         self.head = 0;
     }
@@ -128,7 +165,7 @@ impl Ring {
 
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ring").field("storage", &self.buf.len()).field("head", &self.head).finish()
+        f.debug_struct("Ring").field("size", &self.size).field("head", &self.head).finish()
     }
 }
 

@@ -403,12 +403,12 @@ impl Connection {
             return Ok(());
         }
         match self.state {
-            State::SynSent => {
-                // Nothing was agreed yet: delete the TCB (RFC 9293 §3.10.4).
-                self.enter_closed(CloseReason::Aborted);
-            }
-            State::SynReceived => {
-                // The FIN goes out once the handshake completes.
+            State::SynSent | State::SynReceived => {
+                // The FIN goes out once the handshake completes, after any
+                // data queued meanwhile. RFC 9293 §3.10.4 deletes the TCB
+                // on CLOSE in SYN-SENT; we keep what the application queued
+                // (`printf … | toytcp-cli connect` must deliver), and
+                // `abort` remains the way to cancel a connection attempt.
                 self.fin_queued = true;
             }
             State::Established => {
