@@ -3,7 +3,7 @@
 //! nothing.
 //!
 //! The [`Endpoint`] follows the same contract as a
-//! [`Connection`](crate::connection::Connection): getters; inputs
+//! [`Connection`]: getters; inputs
 //! ([`handle`](Endpoint::handle), [`handle_timeout`](Endpoint::handle_timeout));
 //! application calls addressed by [`ConnectionHandle`]; outputs drained after
 //! every input or call — [`poll_transmit`](Endpoint::poll_transmit) until
@@ -391,8 +391,14 @@ impl Endpoint {
             remote: SocketAddrV4::new(seg.src_addr, h.src_port),
         };
         if let Some(&index) = self.by_tuple.get(&tuple) {
+            let conn = &self.slots[index as usize].as_ref().expect("indexed slot exists").conn;
+            if conn.state() == State::Closed {
+                // Closed but still held by the application: to the wire the
+                // connection no longer exists (RFC 9293 §3.10.7.1).
+                self.by_tuple.remove(&tuple);
+                return self.handle_segment(now, seg);
+            }
             let reuse = {
-                let conn = &self.slots[index as usize].as_ref().expect("indexed slot exists").conn;
                 conn.state() == State::TimeWait
                     && h.flags.syn()
                     && !h.flags.ack()
@@ -557,15 +563,18 @@ impl Endpoint {
 
     fn remove(&mut self, index: u32) {
         let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::take) else { return };
-        self.by_tuple.remove(&slot.conn.four_tuple());
-        if let Some(key) = slot.listener {
-            if let Some(l) = self.listeners.get_mut(&key) {
-                let h = ConnectionHandle { index, generation: slot.generation };
-                if slot.queued {
-                    l.accept_queue.retain(|&q| q != h);
-                } else {
-                    l.half_open = l.half_open.saturating_sub(1);
-                }
+        let tuple = slot.conn.four_tuple();
+        if self.by_tuple.get(&tuple) == Some(&index) {
+            self.by_tuple.remove(&tuple);
+        }
+        if let Some(key) = slot.listener
+            && let Some(l) = self.listeners.get_mut(&key)
+        {
+            let h = ConnectionHandle { index, generation: slot.generation };
+            if slot.queued {
+                l.accept_queue.retain(|&q| q != h);
+            } else {
+                l.half_open = l.half_open.saturating_sub(1);
             }
         }
         self.generations[index as usize] = slot.generation.wrapping_add(1);
@@ -577,11 +586,11 @@ impl Endpoint {
     /// forward its events, refresh its deadline, and remove it once closed
     /// and no longer wanted.
     fn touch(&mut self, index: u32) {
-        if let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) {
-            if !slot.dirty {
-                slot.dirty = true;
-                self.dirty.push_back(index);
-            }
+        if let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push_back(index);
         }
         self.pump(index);
     }
@@ -590,14 +599,15 @@ impl Endpoint {
         let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return };
         let handle = ConnectionHandle { index, generation: slot.generation };
         while let Some(event) = slot.conn.poll_event() {
-            if event == Event::Connected && slot.listener.is_some() && !slot.queued {
-                let key = slot.listener.expect("checked");
-                if let Some(l) = self.listeners.get_mut(&key) {
-                    l.half_open = l.half_open.saturating_sub(1);
-                    l.accept_queue.push_back(handle);
-                    slot.queued = true;
-                    self.events.push_back(EndpointEvent::Incoming { listener: key });
-                }
+            if event == Event::Connected
+                && !slot.queued
+                && let Some(key) = slot.listener
+                && let Some(l) = self.listeners.get_mut(&key)
+            {
+                l.half_open = l.half_open.saturating_sub(1);
+                l.accept_queue.push_back(handle);
+                slot.queued = true;
+                self.events.push_back(EndpointEvent::Incoming { listener: key });
             }
             self.events.push_back(EndpointEvent::Connection { handle, event });
         }

@@ -93,6 +93,7 @@ impl RecvBuffer {
     /// Changes the capacity. Held data (readable or out-of-order) is never
     /// dropped. Note that lowering it may shrink the offered window, which
     /// RFC 9293 §3.8.6.2.2 discourages; that is the caller's business.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         self.capacity = cap;
     }
@@ -223,8 +224,31 @@ impl RecvBuffer {
         n
     }
 
+    /// Sets how much storage is kept when the buffer drains (see
+    /// [`crate::sendbuf::SendBuffer::set_retain_when_empty`]).
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn set_retain_when_empty(&mut self, bytes: usize) {
+        self.ring.set_retain(bytes);
+    }
+
+    /// Frees all storage now if nothing (readable or out-of-order) is held.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.readable == 0 && self.ranges.is_empty() {
+            self.ring.release();
+            self.ranges = Vec::new();
+        }
+    }
+
+    /// Heap bytes currently held (for memory accounting).
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn allocated(&self) -> usize {
+        self.ring.allocated() + self.ranges.capacity() * core::mem::size_of::<(u64, u64)>()
+    }
+
     /// The readable bytes, as up to two slices (the second is non-empty only
     /// where the storage wraps).
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn peek(&self) -> (&[u8], &[u8]) {
         self.ring.slices(0, self.readable)
     }
@@ -541,6 +565,27 @@ mod tests {
         assert_eq!(read_all(&mut b), stream(0, 100));
     }
 
+    /// Growing the storage while the live span contains never-written
+    /// holes (between out-of-order ranges, past the storage's initialised
+    /// prefix) keeps the held data intact.
+    #[test]
+    fn growth_with_unwritten_holes() {
+        let mut b = RecvBuffer::new(4000, 4);
+        b.insert(0, &stream(0, 600));
+        b.insert(600, &stream(600, 700));
+        assert_eq!(b.ring.storage(), 1200);
+        let mut buf = [0; 650];
+        assert_eq!(b.read(&mut buf), 650);
+        // Wraps to the start of the storage, leaving its end unwritten.
+        assert!(b.insert(1250, &stream(1250, 1260)).stored_out_of_order);
+        // Forces growth across the hole.
+        assert!(b.insert(2150, &stream(2150, 2160)).stored_out_of_order);
+        assert!(b.ring.storage() > 1200);
+        assert_eq!(ranges(&b), [(1250, 1260), (2150, 2160)]);
+        assert_eq!(b.insert(700, &stream(700, 2150)).advanced, 1460);
+        assert_eq!(read_all(&mut b), stream(650, 2160));
+    }
+
     /// First copy wins: held bytes are not overwritten by a retransmission
     /// with different contents.
     #[test]
@@ -564,6 +609,22 @@ mod tests {
         assert_eq!(b.ranges.capacity(), 0);
         read_all(&mut b);
         assert_eq!(b.ring.storage(), 0);
+        assert_eq!(b.allocated(), 0);
+
+        // Retaining across drains, then releasing explicitly.
+        b.set_retain_when_empty(usize::MAX);
+        b.insert(4000, &stream(4000, 9000));
+        assert!(b.allocated() >= 5000);
+        b.release_if_empty();
+        assert!(b.allocated() >= 5000);
+        read_all(&mut b);
+        assert!(b.allocated() >= 5000);
+        b.insert(9000, &stream(9000, 9100));
+        assert_eq!(read_all(&mut b), stream(9000, 9100));
+        b.release_if_empty();
+        assert_eq!(b.allocated(), 0);
+        b.insert(9100, &stream(9100, 9200));
+        assert_eq!(read_all(&mut b), stream(9100, 9200));
     }
 
     proptest! {

@@ -11,6 +11,15 @@
 //! the capacity) and is released when a buffer drains empty, unless it is
 //! tiny ([`RETAIN_WHEN_EMPTY`]). An idle connection therefore holds (almost)
 //! no buffer memory, while a busy one pays for amortised growth only.
+//! Storage is never zero-filled in bulk, so growing costs an allocation plus
+//! a copy of the live bytes.
+//!
+//! Releasing on every drain has a price in bulk transfer when a large
+//! buffer repeatedly fills and drains (each cycle reallocates, and the
+//! system allocator may return the pages to the OS and fault them back in).
+//! A connection that prefers speed can raise the limit with
+//! `set_retain_when_empty` and free storage itself at idle points with
+//! `release_if_empty`.
 
 use core::fmt;
 
@@ -34,7 +43,7 @@ pub(crate) const RETAIN_WHEN_EMPTY: usize = 256;
 /// prefix* of the ring's `size` bytes (which `buf.capacity()` covers), and
 /// writes past it extend the vector, so growing costs an allocation and a
 /// copy of the live bytes only.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Ring {
     /// The storage; `buf.capacity() >= size`, and `buf.len() <= size` is the
     /// prefix written so far. Empty (unallocated) until the first write, so
@@ -45,12 +54,32 @@ pub(crate) struct Ring {
     /// Index in `buf` of logical position 0; always `< size` unless `size`
     /// is 0 (then 0).
     head: usize,
+    /// Storage of at most this size survives [`Ring::drained`].
+    retain: usize,
 }
 
 impl Ring {
     /// An empty ring with no storage allocated.
     pub(crate) const fn new() -> Self {
-        Ring { buf: Vec::new(), size: 0, head: 0 }
+        Ring { buf: Vec::new(), size: 0, head: 0, retain: RETAIN_WHEN_EMPTY }
+    }
+
+    /// Heap bytes held by the storage.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Sets how much storage [`Ring::drained`] keeps (see
+    /// [`SendBuffer::set_retain_when_empty`]).
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn set_retain(&mut self, bytes: usize) {
+        self.retain = bytes;
+    }
+
+    /// Frees all storage. Only for when the owner holds no bytes.
+    pub(crate) fn release(&mut self) {
+        *self = Ring { retain: self.retain, ..Ring::new() };
     }
 
     /// The physical ring size (the storage allocated, in bytes).
@@ -152,12 +181,11 @@ impl Ring {
     }
 
     /// To be called when the owner holds no bytes at all: frees storage
-    /// larger than [`RETAIN_WHEN_EMPTY`] and rewinds the head so the next
-    /// contents start contiguous.
+    /// larger than the retain limit (default [`RETAIN_WHEN_EMPTY`]) and
+    /// rewinds the head so the next contents start contiguous.
     pub(crate) fn drained(&mut self) {
-        if self.size > RETAIN_WHEN_EMPTY {
-            self.buf = Vec::new();
-            self.size = 0;
+        if self.size > self.retain {
+            self.release();
         }
         self.head = 0;
     }
@@ -194,12 +222,14 @@ impl SendBuffer {
     }
 
     /// The most bytes the buffer will hold.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Changes the capacity. Held data is never dropped: if the buffer holds
     /// more than `cap`, it simply accepts no writes until it drains below it.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         self.capacity = cap;
     }
@@ -210,6 +240,7 @@ impl SendBuffer {
     }
 
     /// Whether nothing is held.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -241,6 +272,31 @@ impl SendBuffer {
         if self.len == 0 {
             self.ring.drained();
         }
+    }
+
+    /// Sets how much storage is kept when the buffer drains: storage of at
+    /// most `bytes` is kept for reuse, larger storage is freed (default
+    /// [`RETAIN_WHEN_EMPTY`]). `usize::MAX` never frees automatically, which
+    /// suits bulk transfer (no reallocation per drain) but leaves an idle
+    /// connection holding its peak storage; pair it with
+    /// [`SendBuffer::release_if_empty`] at idle points.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn set_retain_when_empty(&mut self, bytes: usize) {
+        self.ring.set_retain(bytes);
+    }
+
+    /// Frees all storage now if the buffer is empty.
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.ring.release();
+        }
+    }
+
+    /// Heap bytes currently held (for memory accounting).
+    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
+    pub(crate) fn allocated(&self) -> usize {
+        self.ring.allocated()
     }
 
     /// The bytes `[offset, offset + len)`, clamped to what is held, as up to
@@ -342,6 +398,32 @@ mod tests {
         b.write(b"abc");
         b.consume(3);
         assert_eq!(b.ring.storage(), MIN_STORAGE);
+        assert!(b.allocated() >= MIN_STORAGE);
+        b.release_if_empty();
+        assert_eq!(b.allocated(), 0);
+    }
+
+    /// With a large retain limit storage survives draining until released
+    /// explicitly; releasing a non-empty buffer does nothing.
+    #[test]
+    fn retain_and_release() {
+        let mut b = SendBuffer::new(1 << 20);
+        b.set_retain_when_empty(usize::MAX);
+        b.write(&[5; 5000]);
+        let held = b.allocated();
+        assert!(held >= 5000);
+        b.release_if_empty();
+        assert_eq!(b.allocated(), held);
+        b.consume(5000);
+        assert_eq!(b.allocated(), held);
+        b.write(&[6; 3000]);
+        assert_eq!(b.allocated(), held);
+        assert_eq!(b.slices(0, 3000), (&[6; 3000][..], &[][..]));
+        b.consume(3000);
+        b.release_if_empty();
+        assert_eq!(b.allocated(), 0);
+        b.write(b"again");
+        assert_eq!(b.slices(0, 9), (&b"again"[..], &[][..]));
     }
 
     /// Lowering the capacity below the contents keeps them.

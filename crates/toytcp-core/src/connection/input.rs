@@ -99,6 +99,29 @@ impl Connection {
             return;
         }
 
+        // Simultaneous open: the peer's SYN-ACK answers our SYN while we sit
+        // in SYN-RECEIVED (RFC 9293 §3.5 figure 8). Its SYN lies just below
+        // RCV.NXT, so the sequence test would drop it; take its ACK instead.
+        if self.state == State::SynReceived
+            && !self.passive
+            && h.flags.syn()
+            && h.flags.ack()
+            && !rst
+            && h.seq == self.irs
+            && self.snd_una < h.ack
+            && h.ack <= self.snd_max
+        {
+            self.last_recv = now;
+            self.snd_wnd = u32::from(h.window);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = h.ack;
+            self.process_ack(now, seg);
+            self.establish();
+            self.ack_now = true;
+            return;
+        }
+
         // RFC 7323 §3.2: once negotiated, non-RST segments carry timestamps.
         let ts = h.options.timestamps;
         if self.ts_ok && ts.is_none() && !rst {
@@ -106,15 +129,15 @@ impl Connection {
             return;
         }
         // PAWS, RFC 7323 §5.3 R1.
-        if let (true, false, Some(ts)) = (self.ts_ok, rst, ts) {
-            if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
-                if now.saturating_duration_since(self.ts_recent_age) > PAWS_IDLE {
-                    self.ts_recent = ts.tsval;
-                } else {
-                    self.stats.dropped_paws += 1;
-                    self.ack_now = true;
-                    return;
-                }
+        if let (true, false, Some(ts)) = (self.ts_ok, rst, ts)
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
+        {
+            if now.saturating_duration_since(self.ts_recent_age) > PAWS_IDLE {
+                self.ts_recent = ts.tsval;
+            } else {
+                self.stats.dropped_paws += 1;
+                self.ack_now = true;
+                return;
             }
         }
 
@@ -142,11 +165,12 @@ impl Connection {
             return;
         }
         // RFC 7323 §4.3 (2): remember the peer's timestamp.
-        if let Some(ts) = ts {
-            if h.seq <= self.last_ack_sent && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_age = now;
-            }
+        if let Some(ts) = ts
+            && h.seq <= self.last_ack_sent
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+        {
+            self.ts_recent = ts.tsval;
+            self.ts_recent_age = now;
         }
 
         // Second, check the RST bit (RFC 5961 §3.2).
@@ -365,19 +389,19 @@ impl Connection {
     fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) {
         let ack = seg.header.ack;
         if self.ts_ok {
-            if let Some(ts) = seg.header.options.timestamps {
-                if ts.tsecr != 0 {
-                    let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
-                    if (ms as i32) >= 0 {
-                        self.rtt.sample(Duration::from_millis(u64::from(ms)));
-                    }
+            if let Some(ts) = seg.header.options.timestamps
+                && ts.tsecr != 0
+            {
+                let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                if (ms as i32) >= 0 {
+                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
                 }
             }
-        } else if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt.sample(now - sent);
-                self.rtt_probe = None;
-            }
+        } else if let Some((end, sent)) = self.rtt_probe
+            && ack >= end
+        {
+            self.rtt.sample(now - sent);
+            self.rtt_probe = None;
         }
     }
 
@@ -429,6 +453,9 @@ impl Connection {
             return;
         }
         self.rcv_nxt += 1;
+        if self.rcv_adv < self.rcv_nxt {
+            self.rcv_adv = self.rcv_nxt;
+        }
         self.fin_received = true;
         self.ack_now = true;
         self.events.push_back(Event::PeerFinished);

@@ -31,10 +31,10 @@ impl Connection {
                 }
             }
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {
-                if self.rexmit_pending {
-                    if let Some(t) = self.retransmit_head(now, buf) {
-                        return Some(t);
-                    }
+                if self.rexmit_pending
+                    && let Some(t) = self.retransmit_head(now, buf)
+                {
+                    return Some(t);
                 }
                 if let Some(t) = self.next_data_segment(now, buf) {
                     return Some(t);

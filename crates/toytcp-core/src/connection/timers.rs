@@ -151,10 +151,10 @@ impl Connection {
 
     /// (Re)starts the keepalive idle timer from `from`, if keepalive is on.
     pub(super) fn arm_keepalive(&mut self, from: Instant) {
-        if let Some(ka) = self.config.keepalive {
-            if matches!(self.state, State::Established | State::CloseWait) {
-                self.timers.keepalive = Some(from + ka.idle);
-            }
+        if let Some(ka) = self.config.keepalive
+            && matches!(self.state, State::Established | State::CloseWait)
+        {
+            self.timers.keepalive = Some(from + ka.idle);
         }
     }
 }
