@@ -1,3 +1,118 @@
-fn main() {
-    println!("Hello, world!");
+//! `toytcp-cli`: runs ToyTCP from the command line.
+//!
+//! `toytcp-cli sim [SCENARIO]` plays the runs of the book
+//! "Rustで始めるTCP自作入門" on two in-memory hosts in virtual time; it needs
+//! no privileges and finishes at once. What the applications print goes to
+//! stdout; with `-v` (or `RUST_LOG`) a tcpdump-like trace of every segment,
+//! state transition and event goes to stderr.
+
+use clap::error::ErrorKind;
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use toytcp_cli::logging;
+use toytcp_cli::scenario::{self, Options, Scenario};
+use toytcp_cli::sim::WorldConfig;
+use toytcp_core::Duration;
+
+/// ToyTCP, a user-space TCP/IPv4 stack: command-line driver.
+#[derive(Debug, Parser)]
+#[command(name = "toytcp-cli", version)]
+struct Cli {
+    /// Trace segments, state transitions and events on stderr; -vv adds the
+    /// core's debug log, -vvv everything. A non-empty RUST_LOG takes precedence.
+    #[arg(short = 'v', long = "verbose", visible_alias = "trace", action = ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the book's scenarios on two in-memory hosts (host1 10.0.0.1,
+    /// host2 10.0.1.1) in virtual time; needs no privileges.
+    Sim(SimArgs),
+}
+
+/// Options of `sim`.
+#[derive(Debug, Args)]
+struct SimArgs {
+    /// The scenario to run; all of them, in order, when omitted.
+    #[arg(value_enum)]
+    scenario: Option<Scenario>,
+
+    /// One-way latency of the link, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    latency_ms: u64,
+
+    /// Endpoint seed: host1 gets N, host2 N+1 (ISNs, ephemeral ports, timestamps).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+
+    /// Send the bytes read from stdin instead of the built-in lines
+    /// (transfer: as one write; echo: line by line).
+    #[arg(long)]
+    stdin: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose);
+    match cli.command {
+        Command::Sim(args) => sim_command(&args),
+    }
+}
+
+/// `toytcp-cli sim`.
+fn sim_command(args: &SimArgs) -> ExitCode {
+    if args.stdin && !matches!(args.scenario, Some(Scenario::Transfer | Scenario::Echo)) {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sim = cmd.find_subcommand_mut("sim").expect("the sim subcommand exists");
+        sim.error(ErrorKind::ArgumentConflict, "--stdin needs the `transfer` or `echo` scenario").exit();
+    }
+    let input = if args.stdin {
+        let mut buf = Vec::new();
+        if let Err(e) = std::io::stdin().lock().read_to_end(&mut buf) {
+            eprintln!("toytcp-cli: cannot read stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(buf)
+    } else {
+        None
+    };
+    let opts = Options {
+        world: WorldConfig {
+            latency: Duration::from_millis(args.latency_ms),
+            seed: args.seed,
+            ..WorldConfig::default()
+        },
+        input,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let scenarios = match args.scenario {
+        Some(s) => vec![s],
+        None => Scenario::ALL.to_vec(),
+    };
+    for s in &scenarios {
+        if scenarios.len() > 1 {
+            // Deliberate user output: which of the book's runs follows.
+            if let Err(e) = writeln!(stdout, "== {} ({}) ==", s.name(), s.source()) {
+                eprintln!("toytcp-cli: cannot write output: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        if let Err(e) = scenario::run(*s, &opts, &mut stdout) {
+            let _ = stdout.flush();
+            eprintln!("toytcp-cli: sim {} (seed {}): {e}", s.name(), args.seed);
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = stdout.flush() {
+        eprintln!("toytcp-cli: cannot write output: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }

@@ -329,6 +329,58 @@ impl Connection {
         self.fin_received
     }
 
+    /// Checks the connection's internal sequence-space invariants and
+    /// returns the first one violated. Meant for simulators, fuzzers and
+    /// property tests, which call it after every step:
+    /// SND.UNA ≤ SND.NXT ≤ SND.MAX (RFC 9293 §3.3.1, with SND.MAX the
+    /// highest sent), the send buffer starting at SND.UNA (or one past it
+    /// while SYN or FIN occupy it), buffers within capacity, and RCV.NXT
+    /// never past the advertised right edge.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let fail = |what: &str| Err(format!("{what} ({})", self.sequence_summary()));
+        if !(self.snd_una <= self.snd_nxt && self.snd_nxt <= self.snd_max) {
+            return fail("SND.UNA <= SND.NXT <= SND.MAX violated");
+        }
+        let buf_lag = self.snd_buf_seq.diff(self.snd_una);
+        if !(buf_lag == 0 || (buf_lag == 1 && self.snd_una == self.iss) || (buf_lag == -1 && self.fin_acked())) {
+            return fail("send buffer does not start at SND.UNA");
+        }
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        let seq_end = data_end + u32::from(self.fin_queued);
+        if self.snd_max.diff(seq_end) > 0 {
+            return fail("SND.MAX beyond the data and FIN ever queued");
+        }
+        if self.send_buf.len() > self.send_buf.capacity().max(1) {
+            return fail("send buffer over capacity");
+        }
+        if self.recv_buf.readable() > self.recv_buf.capacity() {
+            return fail("receive buffer over capacity");
+        }
+        if self.state.is_synchronized() && self.rcv_adv.diff(self.rcv_nxt) < 0 {
+            return fail("RCV.NXT past the advertised window");
+        }
+        if self.cc.cwnd() == 0 {
+            return fail("zero congestion window");
+        }
+        Ok(())
+    }
+
+    fn sequence_summary(&self) -> String {
+        format!(
+            "state {} iss {} snd_una {} snd_nxt {} snd_max {} snd_buf_seq {} queued {} fin {} rcv_nxt {} rcv_adv {}",
+            self.state,
+            self.iss,
+            self.snd_una,
+            self.snd_nxt,
+            self.snd_max,
+            self.snd_buf_seq,
+            self.send_buf.len(),
+            self.fin_queued,
+            self.rcv_nxt,
+            self.rcv_adv
+        )
+    }
+
     /// The name of the congestion controller in use.
     pub fn congestion_control(&self) -> &'static str {
         self.cc.name()

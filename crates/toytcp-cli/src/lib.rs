@@ -1,0 +1,19 @@
+//! The library behind `toytcp-cli`: drivers and tools that run ToyTCP's
+//! sans-IO core.
+//!
+//! - [`sim`]: two (or more) in-memory hosts joined by a fixed-latency
+//!   link, run in virtual time.
+//! - [`scenario`]: the runs of the book "Rustで始めるTCP自作入門" as
+//!   scenarios on that world, with checks of how they must end.
+//! - [`trace`]: tcpdump-like one-line packet summaries, shared by every driver.
+//! - [`logging`]: the `tracing` subscriber the binary installs.
+//!
+//! Nothing here prints except through `tracing` or an output handle the
+//! caller passes in.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod logging;
+pub mod scenario;
+pub mod sim;
+pub mod trace;

@@ -1,0 +1,190 @@
+//! Runs the built `toytcp-cli` binary's `sim` subcommand and checks what it
+//! prints: the book's expected runs, byte-exact transfer of stdin, errors
+//! and the trace.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `toytcp-cli ARGS` with `stdin` as its input and without RUST_LOG.
+fn run_with_input(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toytcp-cli"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn toytcp-cli");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let out = child.wait_with_output().expect("wait for toytcp-cli");
+    writer.join().expect("stdin writer").expect("write stdin");
+    out
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with_input(args, &[])
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success, showing stderr otherwise.
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "exit {:?}, stderr:\n{}", out.status, stderr(out));
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*).
+fn random_bytes(len: usize, mut state: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn transfer_prints_exactly_what_the_client_sent() {
+    // Book 3.7.3: the server must print "hello" and "hoge".
+    let out = run(&["sim", "transfer"]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "hello\nhoge\n");
+    assert_eq!(stderr(&out), "", "no trace without -v");
+}
+
+#[test]
+fn handshake_prints_both_ends_of_the_connection() {
+    let out = run(&["sim", "handshake"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let accepted = text.lines().find_map(|l| l.strip_prefix("accepted 10.0.0.1:")).expect("an accepted line");
+    let port: u16 = accepted.parse().expect("a port after the address");
+    assert!(
+        text.lines().any(|l| l == format!("connected 10.0.0.1:{port} -> 10.0.1.1:40000")),
+        "the client's line names the port the server accepted:\n{text}"
+    );
+}
+
+#[test]
+fn echo_returns_every_line() {
+    let out = run(&["sim", "echo"]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "hello\nhoge\nfuga\n");
+}
+
+#[test]
+fn all_scenarios_run_in_the_book_order() {
+    let out = run(&["sim"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(headers.len(), 3, "{text}");
+    assert!(headers[0].contains("handshake") && headers[1].contains("transfer") && headers[2].contains("echo"));
+}
+
+#[test]
+fn stdin_round_trip_is_byte_exact() {
+    let data = random_bytes(100 * 1024, 0x5eed_1234_abcd_0001);
+    let out = run_with_input(&["sim", "transfer", "--stdin"], &data);
+    assert_ok(&out);
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "the server's output differs from stdin");
+}
+
+#[test]
+fn stdin_lines_for_the_book_example() {
+    let out = run_with_input(&["sim", "transfer", "--stdin"], b"hello\nhoge\n");
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "hello\nhoge\n");
+    let out = run_with_input(&["sim", "echo", "--stdin"], b"one\ntwo\nno newline");
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "one\ntwo\nno newline");
+}
+
+#[test]
+fn unknown_scenario_is_a_usage_error() {
+    let out = run(&["sim", "nosuch"]);
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "clap's usage-error exit code");
+    assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_options_are_usage_errors() {
+    for args in [
+        &["sim", "--latency-ms", "fast"][..],
+        &["sim", "--seed", "-1"],
+        &["sim", "handshake", "--stdin"],
+        &["sim", "--stdin"],
+        &["nosuch"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn verbose_traces_segments_and_transitions() {
+    for flag in ["-v", "--trace"] {
+        let out = run(&["sim", "handshake", flag]);
+        assert_ok(&out);
+        let err = stderr(&out);
+        let syn = err
+            .lines()
+            .find(|l| l.contains(" host1 Out 10.0.0.1:") && l.contains(" > 10.0.1.1:40000 SYN seq "))
+            .unwrap_or_else(|| panic!("a SYN trace line in:\n{err}"));
+        assert!(syn.starts_with("0.000000 "), "{syn}");
+        assert!(syn.contains(" win ") && syn.contains(" len 0 <mss 1460"), "{syn}");
+        assert!(err.lines().any(|l| l.contains("SYN ACK seq ") && l.contains(" ack ")), "{err}");
+        assert!(err.lines().any(|l| l.ends_with("SYN-SENT -> ESTABLISHED")), "{err}");
+        assert!(err.lines().any(|l| l.ends_with("LISTEN -> SYN-RECEIVED")), "{err}");
+        assert!(err.lines().any(|l| l.ends_with("event Connected")), "{err}");
+        // The application's output stays on stdout, apart from the trace.
+        assert!(stdout(&out).lines().any(|l| l.starts_with("accepted 10.0.0.1:")));
+        assert!(!err.contains("accepted"));
+    }
+}
+
+#[test]
+fn latency_sets_the_virtual_clock() {
+    let out = run(&["sim", "handshake", "-v", "--latency-ms", "50"]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(err.lines().any(|l| l.starts_with("0.050000 host2 In ") && l.contains(" SYN seq ")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("0.100000 host1 In ") && l.contains(" SYN ACK ")), "{err}");
+}
+
+#[test]
+fn runs_are_reproducible_from_the_seed() {
+    let a = run(&["sim", "handshake", "-v", "--seed", "7"]);
+    let b = run(&["sim", "handshake", "-v", "--seed", "7"]);
+    let c = run(&["sim", "handshake", "-v", "--seed", "8"]);
+    assert_ok(&a);
+    assert_ok(&c);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(a.stderr, b.stderr);
+    assert_ne!(a.stderr, c.stderr, "another seed gives other ISNs");
+}
+
+#[test]
+fn a_failed_check_is_one_plain_line_and_exit_1() {
+    // A 400-second round trip outlasts every SYN retransmission: the client
+    // gives up before the SYN-ACK arrives, so the handshake check fails.
+    let out = run(&["sim", "handshake", "--latency-ms", "200000"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("toytcp-cli: sim handshake (seed 0): "), "{err}");
+    assert!(out.stdout.is_empty(), "nothing was connected or accepted");
+}
