@@ -49,7 +49,9 @@ pub struct ConnectionConfig {
     pub delayed_ack: Duration,
     /// TIME-WAIT duration, 2×MSL (RFC 9293 §3.4.2).
     pub time_wait: Duration,
-    /// SYN / SYN-ACK retransmissions before giving up (RFC 9293 §3.8.3 R2 for SYNs ≥ 3 minutes total is a MUST only for the application-visible timeout; Linux uses 6).
+    /// SYN / SYN-ACK retransmissions before giving up. RFC 9293 §3.8.3
+    /// (MUST-23) wants a SYN retried for at least 3 minutes: with the
+    /// default RTOs (1 s doubling, capped at 60 s) 8 retries last 243 s.
     pub syn_retries: u32,
     /// Data retransmissions (consecutive RTO expirations) before giving up (RFC 9293 §3.8.3 R2; Linux tcp_retries2 = 15).
     pub max_retries: u32,
@@ -79,7 +81,7 @@ impl Default for ConnectionConfig {
             max_rto: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
-            syn_retries: 6,
+            syn_retries: 8,
             max_retries: 15,
             user_timeout: None,
             keepalive: None,

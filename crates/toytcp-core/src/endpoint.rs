@@ -390,6 +390,7 @@ impl Endpoint {
             local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
             remote: SocketAddrV4::new(seg.src_addr, h.src_port),
         };
+        let mut reopened_after = None;
         if let Some(&index) = self.by_tuple.get(&tuple) {
             let conn = &self.slots[index as usize].as_ref().expect("indexed slot exists").conn;
             if conn.state() == State::Closed {
@@ -416,10 +417,11 @@ impl Endpoint {
             // RFC 9293 §3.6.1: a new SYN with a higher sequence number may
             // reopen a connection in TIME-WAIT.
             self.stats.time_wait_reused += 1;
+            reopened_after = Some(conn.snd_max());
             self.remove(index);
         }
         if let Some(key) = self.listener_for(tuple.local) {
-            self.listener_segment(now, key, seg);
+            self.listener_segment(now, key, seg, reopened_after);
             return;
         }
         self.stats.unmatched += 1;
@@ -624,8 +626,9 @@ impl Endpoint {
         }
     }
 
-    /// A segment for a listener (RFC 9293 §3.10.7.2).
-    fn listener_segment(&mut self, now: Instant, key: SocketAddrV4, seg: &Segment<'_>) {
+    /// A segment for a listener (RFC 9293 §3.10.7.2). `reopened_after` is
+    /// the old SND.MAX when the SYN replaces a connection in TIME-WAIT.
+    fn listener_segment(&mut self, now: Instant, key: SocketAddrV4, seg: &Segment<'_>, reopened_after: Option<SeqNum>) {
         let h = &seg.header;
         if h.flags.rst() {
             return;
@@ -650,7 +653,16 @@ impl Endpoint {
             local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
             remote: SocketAddrV4::new(seg.src_addr, h.src_port),
         };
-        let (iss, ts_offset) = self.iss_for(now, &tuple);
+        let (mut iss, ts_offset) = self.iss_for(now, &tuple);
+        if let Some(old_snd_max) = reopened_after
+            && iss.diff(old_snd_max) < 0
+        {
+            // RFC 9293 §3.6.1, MAY-2 condition (1): the new incarnation's ISS
+            // must exceed every sequence number the old one used. Like Linux
+            // (tcp_timewait_state_process), start a whole unscaled window
+            // beyond the old SND.NXT.
+            iss = old_snd_max + 65535 + 2;
+        }
         let conn = Connection::accept(now, &self.config.connection, seg, iss, ts_offset);
         if let Some(l) = self.listeners.get_mut(&key) {
             l.half_open += 1;

@@ -74,6 +74,7 @@ impl Connection {
             self.sample_rtt(now, seg);
             self.timers.rto = None;
             self.retries = 0;
+            self.stalled_since = None;
             self.rtt.reset_backoff();
             self.establish();
             // Any data or FIN on the SYN-ACK is left for the peer to
@@ -175,11 +176,15 @@ impl Connection {
 
         // Second, check the RST bit (RFC 5961 §3.2).
         if rst {
-            if h.seq == self.rcv_nxt {
+            if self.state == State::TimeWait {
+                // RFC 1337 §3 (F1): ignore every RST in TIME-WAIT (no
+                // assassination), in-window ones too: a challenge ACK
+                // (RFC 5961 §3.2) only invites a RST at RCV.NXT, which
+                // would be ignored as well.
+                self.stats.dropped_rst += 1;
+            } else if h.seq == self.rcv_nxt {
                 match self.state {
                     State::SynReceived if !self.passive => self.enter_closed(CloseReason::Refused),
-                    // RFC 1337: ignore RST in TIME-WAIT (no assassination).
-                    State::TimeWait => self.stats.dropped_rst += 1,
                     _ => self.enter_closed(CloseReason::Reset),
                 }
             } else {
@@ -325,10 +330,17 @@ impl Connection {
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
             }
-            self.sample_rtt(now, seg);
+            // The backed-off RTO is kept until a valid RTT sample: an ACK
+            // of retransmitted data (Karn) leaves it (RFC 9293 §3.8.2,
+            // RFC 6298 §5 note after (5.7)).
+            if self.sample_rtt(now, seg) {
+                self.rtt.reset_backoff();
+            }
             self.retries = 0;
-            self.stalled_since = None;
-            self.rtt.reset_backoff();
+            // The user timeout now runs for what is still outstanding, sent
+            // no later than now (RFC 5482 §1).
+            self.stalled_since = (self.snd_una != self.snd_max).then_some(now);
+            self.limited_transmit_bytes = 0;
             if self.in_recovery {
                 if ack >= self.recover {
                     self.in_recovery = false;
@@ -363,7 +375,11 @@ impl Connection {
                 self.cc.on_dup_ack_in_recovery(self.smss);
             } else if self.dupacks == 3 && ack >= self.recover {
                 // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
-                self.cc.on_enter_recovery(self.snd_max - self.snd_una, self.smss);
+                // FlightSize leaves out what limited transmit sent (RFC 5681
+                // §3.2 step 2: it "MUST NOT be included in this calculation").
+                let flight = (self.snd_max - self.snd_una).saturating_sub(self.limited_transmit_bytes);
+                self.limited_transmit_bytes = 0;
+                self.cc.on_enter_recovery(flight, self.smss);
                 self.in_recovery = true;
                 self.recover = self.snd_max;
                 self.rexmit_pending = true;
@@ -385,8 +401,8 @@ impl Connection {
     }
 
     /// Takes an RTT sample from the timestamp echo (RFC 7323 §4) or from the
-    /// one timed segment (RFC 6298 §3, Karn's rule).
-    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) {
+    /// one timed segment (RFC 6298 §3, Karn's rule). True if a sample was taken.
+    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
         let ack = seg.header.ack;
         if self.ts_ok {
             if let Some(ts) = seg.header.options.timestamps
@@ -395,6 +411,7 @@ impl Connection {
                 let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
                 if (ms as i32) >= 0 {
                     self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                    return true;
                 }
             }
         } else if let Some((end, sent)) = self.rtt_probe
@@ -402,7 +419,9 @@ impl Connection {
         {
             self.rtt.sample(now - sent);
             self.rtt_probe = None;
+            return true;
         }
+        false
     }
 
     /// RFC 9293 §3.10.7.4 seventh: accept text into the reassembly buffer
@@ -420,7 +439,11 @@ impl Connection {
         if outcome.dropped {
             self.stats.dropped_ooo_limit += 1;
         }
-        if outcome.stored_out_of_order {
+        // A duplicate of data held out of order triggers an ACK too, and
+        // its block must come first as well (RFC 2018 §4).
+        let held_duplicate = outcome.duplicate && offset as u64 > self.recv_buf.next_offset();
+        if outcome.stored_out_of_order || held_duplicate {
+            self.sack_history = [self.last_sack_offset, self.sack_history[0], self.sack_history[1]];
             self.last_sack_offset = Some(offset as u64);
         }
         if outcome.advanced > 0 {
@@ -500,5 +523,12 @@ impl Connection {
     /// the endpoint's TIME-WAIT reuse check, RFC 9293 §3.6.1).
     pub fn rcv_nxt(&self) -> SeqNum {
         self.rcv_nxt
+    }
+
+    /// One past the highest sequence number sent (SYN and FIN included):
+    /// a connection reopened from TIME-WAIT must start above it (RFC 9293
+    /// §3.6.1, MAY-2 condition 1).
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
     }
 }

@@ -115,7 +115,8 @@ pub struct Connection {
     rtt_probe: Option<(SeqNum, Instant)>,
     /// Consecutive retransmission-timer expirations without progress.
     retries: u32,
-    /// When the oldest unacknowledged data was first retransmitted (user timeout).
+    /// Since when the oldest unacknowledged data has been waiting for its
+    /// ACK: its first transmission, or the last ACK that advanced (user timeout).
     stalled_since: Option<Instant>,
     /// Unanswered zero-window probes (reset by any acceptable ACK).
     probes_unanswered: u32,
@@ -125,6 +126,10 @@ pub struct Connection {
 
     cc: Box<dyn CongestionControl>,
     dupacks: u32,
+    /// New data sent by limited transmit (RFC 3042) since SND.UNA last
+    /// advanced; left out of FlightSize when fast retransmit sets ssthresh
+    /// (RFC 5681 §3.2 step 2).
+    limited_transmit_bytes: u32,
     in_recovery: bool,
     /// NewReno `recover`: snd_max when recovery (or an RTO) began (RFC 6582 §3.2).
     recover: SeqNum,
@@ -138,6 +143,9 @@ pub struct Connection {
     /// Stream offset of the most recent out-of-order insert: its range is
     /// the first SACK block (RFC 2018 §4).
     last_sack_offset: Option<u64>,
+    /// Stream offsets of the segments behind earlier first SACK blocks,
+    /// newest first: the blocks repeated after the first (RFC 2018 §4).
+    sack_history: [Option<u64>; 3],
     /// A zero-window probe or keepalive probe is due.
     probe_due: bool,
     /// A SYN (or SYN-ACK) must be (re)sent.
@@ -206,12 +214,14 @@ impl Connection {
             last_recv: now,
             cc: Box::new(NewReno::new(config.initial_window_segments, smss)),
             dupacks: 0,
+            limited_transmit_bytes: 0,
             in_recovery: false,
             recover: iss,
             rexmit_pending: false,
             ack_now: false,
             unacked_bytes: 0,
             last_sack_offset: None,
+            sack_history: [None; 3],
             probe_due: false,
             syn_due: false,
             rst_out: None,

@@ -73,6 +73,10 @@ impl Connection {
         self.syn_due = false;
         if self.snd_max != self.iss {
             self.stats.retransmits += 1;
+            // Karn's algorithm (RFC 6298 §3): the SYN went out twice (a
+            // duplicate SYN answered, or simultaneous open's SYN-ACK), so
+            // its ACK is ambiguous and must not be timed.
+            self.rtt_probe = None;
         } else if !self.ts_ok && self.rtt_probe.is_none() {
             self.rtt_probe = Some((self.iss + 1, now));
         }
@@ -164,6 +168,11 @@ impl Connection {
         let is_rexmit = seq < self.snd_max;
         let t = self.emit(now, buf, seq, flags, self.rcv_nxt, offset, len as usize)?;
         self.force_send = false;
+        if !self.in_recovery && (1..=2).contains(&self.dupacks) {
+            // Sent by limited transmit: whatever lies beyond cwnd (RFC 3042
+            // §2), kept out of FlightSize at fast retransmit (RFC 5681 §3.2).
+            self.limited_transmit_bytes += (in_flight + len).saturating_sub(self.cc.cwnd()).min(len);
+        }
         self.snd_nxt = seq + len + u32::from(send_fin);
         if self.snd_nxt > self.snd_max {
             self.snd_max = self.snd_nxt;
@@ -177,6 +186,9 @@ impl Connection {
         self.persist_backoff = 0;
         if self.timers.rto.is_none() {
             self.timers.rto = Some(now + self.rtt.rto());
+            // Nothing was outstanding: the user timeout counts from this
+            // first transmission (RFC 9293 §3.8.3, RFC 5482 §1).
+            self.stalled_since.get_or_insert(now);
         }
         Some(t)
     }
@@ -288,8 +300,9 @@ impl Connection {
     }
 
     /// SACK blocks for our out-of-order data: the block holding the most
-    /// recent arrival first, then the others (RFC 2018 §4). Three fit beside
-    /// timestamps, four without.
+    /// recent arrival first (MUST), then the blocks most recently reported
+    /// first, newest first (SHOULD), then any others (RFC 2018 §4). Three
+    /// fit beside timestamps, four without.
     fn fill_sack_blocks(&self, options: &mut TcpOptions) {
         if !self.recv_buf.has_out_of_order() {
             return;
@@ -297,16 +310,20 @@ impl Connection {
         let max = if options.timestamps.is_some() { 3 } else { 4 };
         let base = self.recv_buf.next_offset();
         let to_seq = |off: u64| self.rcv_nxt + (off - base) as u32;
-        let first = self.last_sack_offset.and_then(|o| self.recv_buf.range_containing(o));
-        if let Some((s, e)) = first {
-            options.push_sack(SackBlock { left: to_seq(s), right: to_seq(e) });
-        }
-        for (s, e) in self.recv_buf.out_of_order_ranges() {
-            if usize::from(options.sack_count) >= max {
+        let recent = core::iter::once(self.last_sack_offset)
+            .chain(self.sack_history)
+            .flatten()
+            .filter_map(|o| self.recv_buf.range_containing(o));
+        let mut sent = [(0u64, 0u64); 4];
+        let mut n = 0;
+        for (s, e) in recent.chain(self.recv_buf.out_of_order_ranges()) {
+            if n >= max {
                 break;
             }
-            if Some((s, e)) != first {
+            if !sent[..n].contains(&(s, e)) {
                 options.push_sack(SackBlock { left: to_seq(s), right: to_seq(e) });
+                sent[n] = (s, e);
+                n += 1;
             }
         }
     }

@@ -90,6 +90,7 @@ impl Connection {
         self.cc.on_rto(flight, self.smss);
         self.in_recovery = false;
         self.dupacks = 0;
+        self.limited_transmit_bytes = 0;
         self.recover = self.snd_max;
         self.rexmit_pending = false;
         self.rtt_probe = None;
@@ -101,7 +102,13 @@ impl Connection {
         } else {
             self.snd_nxt = self.snd_una;
         }
-        self.timers.rto = Some(now + self.rtt.rto());
+        let mut next = now + self.rtt.rto();
+        if let Some(ut) = self.config.user_timeout {
+            // Wake up when the user timeout runs out, not at the next
+            // backed-off RTO (RFC 9293 §3.8.3: abort "within the timeout").
+            next = next.min(since + ut);
+        }
+        self.timers.rto = Some(next);
     }
 
     /// Zero window: probe, backing off, and give up only after
