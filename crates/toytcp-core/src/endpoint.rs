@@ -31,7 +31,10 @@ const MAX_PENDING_RSTS: usize = 1024;
 /// Endpoint settings.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
-    /// Seeds every secret (ISN, ephemeral port, timestamp offsets).
+    /// Seeds every secret (ISN, ephemeral port, timestamp offsets). On a
+    /// real network this must be a secret random value (RFC 6528 §3,
+    /// MUST-9): with a known seed, ISNs can be predicted. The default (0)
+    /// is for simulations and tests, which want reproducibility.
     pub seed: u64,
     /// Settings for every connection this endpoint creates.
     pub connection: ConnectionConfig,
@@ -106,6 +109,13 @@ pub struct EndpointStats {
     pub passive_opens: u64,
     /// TIME-WAIT connections replaced by a new SYN (RFC 9293 §3.6.1).
     pub time_wait_reused: u64,
+    /// Segments from or to a non-unicast address, discarded (MUST-57).
+    pub bad_address: u64,
+}
+
+/// True for an address a TCP connection may use at either end.
+fn is_unicast(a: Ipv4Addr) -> bool {
+    !(a.is_broadcast() || a.is_multicast() || a.is_unspecified())
 }
 
 impl EndpointStats {
@@ -131,7 +141,9 @@ struct Listener {
 
 #[derive(Debug)]
 struct Slot {
-    conn: Connection,
+    /// Boxed so that the slot vector's spare capacity (it grows by
+    /// doubling) costs a pointer per slot rather than a whole connection.
+    conn: Box<Connection>,
     generation: u32,
     /// The listener that created it, until the application accepts it.
     listener: Option<SocketAddrV4>,
@@ -199,7 +211,7 @@ impl Endpoint {
 
     /// A connection, if the handle is live.
     pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.slot(h).map(|s| &s.conn)
+        self.slot(h).map(|s| &*s.conn)
     }
 
     /// Number of connections held (TIME-WAIT and unaccepted ones included).
@@ -386,6 +398,13 @@ impl Endpoint {
     /// Feeds one parsed segment.
     pub fn handle_segment(&mut self, now: Instant, seg: &Segment<'_>) {
         let h = &seg.header;
+        if !is_unicast(seg.src_addr) || !is_unicast(seg.dst_addr) {
+            // TCP is unicast only: segments from or to broadcast, multicast
+            // or unspecified addresses are discarded without a reply
+            // (RFC 9293 §3.9.2.1 and §3.10.7.2, MUST-57; RFC 1122 §4.2.3.10).
+            self.stats.bad_address += 1;
+            return;
+        }
         let tuple = FourTuple {
             local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
             remote: SocketAddrV4::new(seg.src_addr, h.src_port),
@@ -556,8 +575,15 @@ impl Endpoint {
             }
         };
         let generation = self.generations[index as usize];
-        self.slots[index as usize] =
-            Some(Slot { conn, generation, listener, queued: false, released: false, dirty: false, deadline: None });
+        self.slots[index as usize] = Some(Slot {
+            conn: Box::new(conn),
+            generation,
+            listener,
+            queued: false,
+            released: false,
+            dirty: false,
+            deadline: None,
+        });
         self.by_tuple.insert(tuple, index);
         self.live += 1;
         ConnectionHandle { index, generation }
@@ -624,6 +650,25 @@ impl Endpoint {
         if slot.conn.is_closed() && unwanted && !slot.dirty {
             self.remove(index);
         }
+        if self.timers.len() > 2 * self.live + 64 {
+            self.compact_timers();
+        }
+    }
+
+    /// Drops superseded entries from the timer heap. Entries are left
+    /// behind whenever a connection's deadline changes and are normally
+    /// discarded when they reach the top; while virtual or real time stands
+    /// still they would pile up under a valid earlier deadline, so the heap
+    /// is compacted once it holds more than twice as many entries as there
+    /// are connections (amortised O(1) per push).
+    fn compact_timers(&mut self) {
+        let slots = &self.slots;
+        self.timers.retain(|&Reverse((deadline, index, generation))| {
+            slots
+                .get(index as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.generation == generation && s.deadline == Some(deadline))
+        });
     }
 
     /// A segment for a listener (RFC 9293 §3.10.7.2). `reopened_after` is

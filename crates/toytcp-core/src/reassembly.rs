@@ -226,13 +226,16 @@ impl RecvBuffer {
 
     /// Sets how much storage is kept when the buffer drains (see
     /// [`crate::sendbuf::SendBuffer::set_retain_when_empty`]).
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_retain_when_empty(&mut self, bytes: usize) {
         self.ring.set_retain(bytes);
     }
 
+    /// Whether nothing at all (readable or out-of-order) is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.readable == 0 && self.ranges.is_empty()
+    }
+
     /// Frees all storage now if nothing (readable or out-of-order) is held.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn release_if_empty(&mut self) {
         if self.readable == 0 && self.ranges.is_empty() {
             self.ring.release();
@@ -241,7 +244,6 @@ impl RecvBuffer {
     }
 
     /// Heap bytes currently held (for memory accounting).
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn allocated(&self) -> usize {
         self.ring.allocated() + self.ranges.capacity() * core::mem::size_of::<(u64, u64)>()
     }

@@ -65,14 +65,12 @@ impl Ring {
     }
 
     /// Heap bytes held by the storage.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn allocated(&self) -> usize {
         self.buf.capacity()
     }
 
     /// Sets how much storage [`Ring::drained`] keeps (see
     /// [`SendBuffer::set_retain_when_empty`]).
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_retain(&mut self, bytes: usize) {
         self.retain = bytes;
     }
@@ -240,7 +238,6 @@ impl SendBuffer {
     }
 
     /// Whether nothing is held.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -280,13 +277,11 @@ impl SendBuffer {
     /// suits bulk transfer (no reallocation per drain) but leaves an idle
     /// connection holding its peak storage; pair it with
     /// [`SendBuffer::release_if_empty`] at idle points.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_retain_when_empty(&mut self, bytes: usize) {
         self.ring.set_retain(bytes);
     }
 
     /// Frees all storage now if the buffer is empty.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn release_if_empty(&mut self) {
         if self.len == 0 {
             self.ring.release();
@@ -294,7 +289,6 @@ impl SendBuffer {
     }
 
     /// Heap bytes currently held (for memory accounting).
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn allocated(&self) -> usize {
         self.ring.allocated()
     }

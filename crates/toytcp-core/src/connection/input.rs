@@ -325,6 +325,9 @@ impl Connection {
                 if ack > self.snd_buf_seq { (ack - self.snd_buf_seq).min(self.send_buf.len() as u32) } else { 0 };
             self.send_buf.consume(data_acked as usize);
             self.snd_buf_seq += data_acked;
+            if self.send_buf.is_empty() {
+                self.arm_release(now);
+            }
             self.stats.bytes_acked += u64::from(data_acked);
             self.snd_una = ack;
             if self.snd_nxt < self.snd_una {
@@ -367,8 +370,12 @@ impl Connection {
             && !h.flags.fin()
             && self.snd_una != self.snd_max
             && seg_wnd == self.snd_wnd
+            && seg_wnd != 0
         {
-            // A duplicate ACK (RFC 5681 §2).
+            // A duplicate ACK (RFC 5681 §2). Answers to zero-window probes
+            // repeat SND.UNA too, but a closed window says nothing about
+            // loss: they are not counted, or probing would end in a fast
+            // retransmit into the closed window.
             self.dupacks += 1;
             self.stats.dup_acks += 1;
             if self.in_recovery {

@@ -170,6 +170,12 @@ pub struct Connection {
 impl Connection {
     fn new(now: Instant, config: &ConnectionConfig, tuple: FourTuple, iss: SeqNum, ts_offset: u32) -> Self {
         let smss = u32::from(config.mss).max(64);
+        // Drained buffers keep their storage until the release timer frees
+        // it (timers.rs, `BUFFER_RELEASE_DELAY`).
+        let mut send_buf = SendBuffer::new(config.send_buffer);
+        send_buf.set_retain_when_empty(usize::MAX);
+        let mut recv_buf = RecvBuffer::new(config.recv_buffer, config.max_ooo_ranges);
+        recv_buf.set_retain_when_empty(usize::MAX);
         Connection {
             tuple,
             state: State::Closed,
@@ -197,8 +203,8 @@ impl Connection {
             ts_recent_age: now,
             ts_offset,
             last_ack_sent: SeqNum(0),
-            send_buf: SendBuffer::new(config.send_buffer),
-            recv_buf: RecvBuffer::new(config.recv_buffer, config.max_ooo_ranges),
+            send_buf,
+            recv_buf,
             fin_queued: false,
             peer_fin: None,
             fin_received: false,
@@ -437,6 +443,9 @@ impl Connection {
             let n = self.recv_buf.read(buf);
             if self.recv_buf.readable() == 0 {
                 self.readable_signalled = false;
+                // Drained: free the storage once the data flow pauses (the
+                // data just read arrived no earlier than the last segment).
+                self.arm_release(self.last_recv);
             }
             self.maybe_window_update();
             return Ok(n);

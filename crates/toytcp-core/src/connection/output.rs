@@ -94,7 +94,10 @@ impl Connection {
         self.rexmit_pending = false;
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
         let seq = self.snd_una;
-        let avail = if seq <= data_end { data_end - seq } else { 0 };
+        // Only data sent before is retransmitted: bytes beyond SND.MAX are
+        // new data, for `next_data_segment` and its window checks.
+        let sent_end = data_end.min(self.snd_max);
+        let avail = if seq <= sent_end { sent_end - seq } else { 0 };
         let len = avail.min(self.smss);
         let fin = self.fin_queued && seq + len == data_end && self.snd_max > data_end;
         if len == 0 && !fin {
@@ -263,6 +266,15 @@ impl Connection {
             }
             if self.sack_ok && flags.ack() && !flags.rst() {
                 self.fill_sack_blocks(&mut options);
+                // TCP options plus data must fit the MSS (RFC 9293 §3.7.1,
+                // RFC 6691 §2): a full-sized data segment has no room for
+                // SACK blocks, so send as many as fit (RFC 2018 §4).
+                let budget = self.smss as usize + if self.ts_ok { 12 } else { 0 };
+                while options.sack_count > 0
+                    && wire::segment_overhead(&options) - wire::IPV4_HEADER_LEN - wire::TCP_HEADER_LEN + len > budget
+                {
+                    options.sack_count -= 1;
+                }
             }
             window = if flags.rst() { 0 } else { (self.window_to_advertise() >> self.rcv_wscale).min(65535) };
         }

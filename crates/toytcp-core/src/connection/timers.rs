@@ -2,7 +2,7 @@
 //! and what happens when each expires.
 
 use super::{CloseReason, Connection, State};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// Deadlines; `None` means the timer is stopped.
 #[derive(Clone, Copy, Debug, Default)]
@@ -17,12 +17,38 @@ pub(super) struct Timers {
     pub keepalive: Option<Instant>,
     /// TIME-WAIT (2×MSL), or the FIN-WAIT-2 timeout of a closed connection.
     pub time_wait: Option<Instant>,
+    /// Frees the storage of buffers that drained empty (see
+    /// [`BUFFER_RELEASE_DELAY`]); never causes a segment.
+    pub release: Option<Instant>,
 }
+
+/// How long an empty send or receive buffer keeps its storage before the
+/// connection frees it. Buffers grow with their contents; keeping the
+/// storage while a transfer goes on spares a reallocation (and, for large
+/// buffers, fresh pages from the OS) every time a buffer drains, while an
+/// idle connection still gives its memory back.
+pub(crate) const BUFFER_RELEASE_DELAY: Duration = Duration::from_secs(1);
 
 impl Timers {
     /// The earliest running deadline.
+    #[inline]
     pub fn next(&self) -> Option<Instant> {
-        [self.rto, self.persist, self.delack, self.keepalive, self.time_wait].into_iter().flatten().min()
+        // Called after every input (through `poll_timeout`): a branch-free
+        // minimum over the six deadlines, `None` mapped to "never".
+        let key = |t: Option<Instant>| t.map_or(u64::MAX, Instant::as_micros);
+        let min = key(self.rto)
+            .min(key(self.persist))
+            .min(key(self.delack))
+            .min(key(self.keepalive))
+            .min(key(self.time_wait))
+            .min(key(self.release));
+        let any = self.rto.is_some()
+            | self.persist.is_some()
+            | self.delack.is_some()
+            | self.keepalive.is_some()
+            | self.time_wait.is_some()
+            | self.release.is_some();
+        any.then_some(Instant::from_micros(min))
     }
 }
 
@@ -66,6 +92,22 @@ impl Connection {
         if expired(&mut self.timers.keepalive, now) {
             self.on_keepalive_timeout(now);
         }
+        if expired(&mut self.timers.release, now) {
+            self.send_buf.release_if_empty();
+            self.recv_buf.release_if_empty();
+        }
+    }
+
+    /// Arms the release timer, counting from `from`, when a buffer has
+    /// drained but still holds more storage than a drained buffer keeps for
+    /// good ([`RETAIN_WHEN_EMPTY`](crate::sendbuf::RETAIN_WHEN_EMPTY)).
+    pub(super) fn arm_release(&mut self, from: Instant) {
+        use crate::sendbuf::RETAIN_WHEN_EMPTY;
+        let send_idle = self.send_buf.is_empty() && self.send_buf.allocated() > RETAIN_WHEN_EMPTY;
+        let recv_idle = self.recv_buf.is_empty() && self.recv_buf.allocated() > RETAIN_WHEN_EMPTY;
+        if (send_idle || recv_idle) && self.timers.release.is_none() && self.state != State::Closed {
+            self.timers.release = Some(from + BUFFER_RELEASE_DELAY);
+        }
     }
 
     /// RFC 6298 §5.4–§5.6: retransmit the earliest unacknowledged segment
@@ -74,6 +116,19 @@ impl Connection {
     /// (RFC 9293 §3.8.3).
     fn on_retransmission_timeout(&mut self, now: Instant) {
         if self.snd_una == self.snd_max {
+            return;
+        }
+        let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+        if self.state.is_synchronized() && self.snd_wnd == 0 && self.snd_una < data_end {
+            // The peer shrank its window to zero under data in flight:
+            // retransmitting into a closed window cannot succeed, so hand
+            // over to the persist timer, whose probes keep the connection
+            // open for as long as the peer answers them (RFC 9293 §3.8.6.1,
+            // MUST-35/MUST-36/MUST-37). The data goes again (go-back-N)
+            // when the window reopens.
+            self.snd_nxt = self.snd_una;
+            self.rtt_probe = None;
+            self.timers.persist = Some(now + self.persist_interval());
             return;
         }
         self.retries += 1;

@@ -3,19 +3,19 @@
 //! The fixed IPv4 (RFC 791 §3.1) and TCP (RFC 9293 §3.1) headers are
 //! written straight into the caller's buffer, options by
 //! [`options::encode`], then the payload; both checksums are computed with
-//! etherparse's one's-complement summer, the TCP one in a single pass over
-//! the finished segment. No allocation.
+//! the RFC 1071 summer in `checksum`, the payload's share while it is
+//! copied in (one pass over the data). No allocation.
 //!
 //! etherparse's own serializers (`TcpHeader::to_bytes`,
 //! `TcpOptions::try_from_slice`) are not used here: they build
 //! intermediate `ArrayVec`s and cost several times the rest of `emit` for a
 //! small segment. The tests check the output against etherparse's parser.
 
+use super::checksum::Checksum;
 use super::options;
 use super::{IPV4_HEADER_LEN, MAX_OPTIONS_LEN, SegmentHeader, TCP_HEADER_LEN, TcpOptions};
 use core::net::Ipv4Addr;
 use etherparse::IpNumber;
-use etherparse::checksum::Sum16BitWords;
 
 /// Time to live of emitted packets (RFC 791 §3.2; Linux's default).
 const TTL: u8 = 64;
@@ -116,23 +116,23 @@ pub fn emit(
     let (fixed, opt_area) = tcp_bytes.split_at_mut(TCP_HEADER_LEN);
     copy_exact(fixed, &tcp_fixed_header(header, tcp_header_len));
     options::encode(&header.options, opt_area);
-    let mut pos = 0;
-    for part in payload {
-        if let Some(dst) = data.get_mut(pos..pos + part.len()) {
-            dst.copy_from_slice(part);
-        }
-        pos += part.len();
-    }
-
-    // One pass over the contiguous segment, whatever the alignment of the
+    // The header (an even length) first, then the payload, summed while it
+    // is copied: one pass over the data, whatever the parity of the
     // caller's payload slices.
-    let checksum = Sum16BitWords::new()
+    let mut sum = Checksum::new()
         .add_4bytes(src.octets())
         .add_4bytes(dst.octets())
         .add_2bytes([0, IpNumber::TCP.0])
         .add_2bytes(tcp_len.to_be_bytes())
-        .add_slice(segment)
-        .ones_complement();
+        .add_slice(tcp_bytes);
+    let mut pos = 0;
+    for part in payload {
+        if let Some(dst) = data.get_mut(pos..pos + part.len()) {
+            sum = sum.add_copy(dst, part, pos % 2 == 1);
+        }
+        pos += part.len();
+    }
+    let checksum = sum.ones_complement();
     if let Some(field) = segment.get_mut(TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2) {
         field.copy_from_slice(&checksum.to_ne_bytes());
     }
@@ -160,9 +160,9 @@ fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, total_len: u16) -> [u8; IPV4_HEADER
         s0, s1, s2, s3,
         d0, d1, d2, d3,
     ];
-    // `Sum16BitWords` adds native-endian words, so its result goes back to
+    // `Checksum` adds native-endian words, so its result goes back to
     // the wire with `to_ne_bytes`.
-    let [c0, c1] = Sum16BitWords::new().add_slice(&h).ones_complement().to_ne_bytes();
+    let [c0, c1] = Checksum::new().add_slice(&h).ones_complement().to_ne_bytes();
     h[IP_CHECKSUM_AT] = c0;
     h[IP_CHECKSUM_AT + 1] = c1;
     h

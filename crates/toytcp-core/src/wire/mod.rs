@@ -1,11 +1,13 @@
 //! IPv4 + TCP wire format: parse a packet into a borrowed [`Segment`], emit a
 //! [`SegmentHeader`] plus payload into a caller-owned buffer.
 //!
-//! etherparse does the fixed headers and checksums; TCP options (RFC 9293
+//! etherparse slices the fixed headers on input; checksums (RFC 1071) are
+//! summed in `checksum`; TCP options (RFC 9293
 //! §3.1, RFC 7323, RFC 2018) are decoded here so that unknown options are
 //! skipped by their length and malformed ones are a typed error. Nothing in
 //! this module panics, whatever the input bytes.
 
+mod checksum;
 mod emit;
 mod options;
 mod parse;

@@ -1,14 +1,14 @@
 //! Parsing an IPv4 packet carrying a TCP segment into a borrowed [`Segment`].
 //!
 //! The fixed IPv4 (RFC 791 §3.1) and TCP (RFC 9293 §3.1) headers are sliced
-//! with etherparse; both checksums are verified with etherparse's
-//! one's-complement summer in a single pass each; TCP options are decoded by
+//! with etherparse; both checksums are verified with the RFC 1071
+//! summer in `checksum` in a single pass each; TCP options are decoded by
 //! [`options::decode`]. No allocation, no panics on any input.
 
+use super::checksum::Checksum;
 use super::options;
 use super::{Flags, Segment, SegmentHeader};
 use crate::seq::SeqNum;
-use etherparse::checksum::Sum16BitWords;
 use etherparse::err::{ipv4, tcp};
 use etherparse::{IpNumber, Ipv4HeaderSlice, TcpHeaderSlice};
 
@@ -162,7 +162,7 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
 
     // 5. IPv4 header checksum: the one's-complement sum over the whole
     // header including the checksum field is 0xffff when it is correct.
-    if Sum16BitWords::new().add_slice(ip.slice()).ones_complement() != 0 {
+    if Checksum::new().add_slice(ip.slice()).ones_complement() != 0 {
         return Err(ParseError::BadIpChecksum);
     }
 
@@ -180,7 +180,7 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
     // 7. TCP checksum over pseudo-header + segment. The segment is at most
     // 65535 − 20 bytes, so its length fits the pseudo-header's u16.
     let tcp_len = u16::try_from(segment.len()).map_err(|_| ParseError::BadTotalLength)?;
-    let sum = Sum16BitWords::new()
+    let sum = Checksum::new()
         .add_4bytes(ip.source())
         .add_4bytes(ip.destination())
         .add_2bytes([0, IpNumber::TCP.0])
