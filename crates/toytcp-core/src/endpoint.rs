@@ -24,6 +24,7 @@ use crate::wire::{self, Flags, ParseError, Segment, SegmentHeader, TcpOptions};
 use core::cmp::Reverse;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Replies to unmatched segments waiting to be sent; more are dropped.
 const MAX_PENDING_RSTS: usize = 1024;
@@ -161,12 +162,18 @@ struct Slot {
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,
+    /// `config.connection`, shared by every connection.
+    connection_config: Arc<ConnectionConfig>,
     secrets: Secrets,
     slots: Vec<Option<Slot>>,
     generations: Vec<u32>,
     free: Vec<u32>,
     live: usize,
     by_tuple: HashMap<FourTuple, u32>,
+    /// The last `by_tuple` hit: consecutive segments usually belong to the
+    /// same connection, and this spares hashing the 4-tuple (SipHash) for
+    /// each. Cleared whenever an entry leaves `by_tuple`.
+    last_lookup: Option<(FourTuple, u32)>,
     listeners: HashMap<SocketAddrV4, Listener>,
     dirty: VecDeque<u32>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -181,12 +188,14 @@ impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
         Endpoint {
             secrets: Secrets::from_seed(config.seed),
+            connection_config: Arc::new(config.connection.clone()),
             config,
             slots: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
             live: 0,
             by_tuple: HashMap::new(),
+            last_lookup: None,
             listeners: HashMap::new(),
             dirty: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -410,12 +419,13 @@ impl Endpoint {
             remote: SocketAddrV4::new(seg.src_addr, h.src_port),
         };
         let mut reopened_after = None;
-        if let Some(&index) = self.by_tuple.get(&tuple) {
+        if let Some(index) = self.lookup(&tuple) {
             let conn = &self.slots[index as usize].as_ref().expect("indexed slot exists").conn;
             if conn.state() == State::Closed {
                 // Closed but still held by the application: to the wire the
                 // connection no longer exists (RFC 9293 §3.10.7.1).
                 self.by_tuple.remove(&tuple);
+                self.last_lookup = None;
                 return self.handle_segment(now, seg);
             }
             let reuse = {
@@ -540,6 +550,19 @@ impl Endpoint {
         self.listeners.contains_key(&any).then_some(any)
     }
 
+    /// The slot index of a 4-tuple's connection (see `last_lookup`).
+    #[inline]
+    fn lookup(&mut self, tuple: &FourTuple) -> Option<u32> {
+        if let Some((t, index)) = self.last_lookup
+            && t == *tuple
+        {
+            return Some(index);
+        }
+        let index = *self.by_tuple.get(tuple)?;
+        self.last_lookup = Some((*tuple, index));
+        Some(index)
+    }
+
     fn slot(&self, h: ConnectionHandle) -> Option<&Slot> {
         self.slots.get(h.index as usize)?.as_ref().filter(|s| s.generation == h.generation)
     }
@@ -557,7 +580,7 @@ impl Endpoint {
 
     fn open(&mut self, now: Instant, tuple: FourTuple) -> ConnectionHandle {
         let (iss, ts_offset) = self.iss_for(now, &tuple);
-        let conn = Connection::connect(now, &self.config.connection, tuple, iss, ts_offset);
+        let conn = Connection::connect_shared(now, Arc::clone(&self.connection_config), tuple, iss, ts_offset);
         self.stats.active_opens += 1;
         let h = self.insert(conn, None);
         self.touch(h.index);
@@ -592,6 +615,7 @@ impl Endpoint {
     fn remove(&mut self, index: u32) {
         let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::take) else { return };
         let tuple = slot.conn.four_tuple();
+        self.last_lookup = None;
         if self.by_tuple.get(&tuple) == Some(&index) {
             self.by_tuple.remove(&tuple);
         }
@@ -708,7 +732,7 @@ impl Endpoint {
             // beyond the old SND.NXT.
             iss = old_snd_max + 65535 + 2;
         }
-        let conn = Connection::accept(now, &self.config.connection, seg, iss, ts_offset);
+        let conn = Connection::accept_shared(now, Arc::clone(&self.connection_config), seg, iss, ts_offset);
         if let Some(l) = self.listeners.get_mut(&key) {
             l.half_open += 1;
         }

@@ -30,8 +30,10 @@
 //! # Memory
 //!
 //! Storage is a [`Ring`] that grows on demand and is released when the
-//! buffer drains (see [`crate::sendbuf`]); the out-of-order range list is
-//! allocated only while there are out-of-order ranges.
+//! buffer drains, or, as the connection configures it, by the connection's
+//! release timer once the buffer has stayed empty for a while (see
+//! [`crate::sendbuf`]); the out-of-order range list is allocated only while
+//! there are out-of-order ranges.
 
 use crate::sendbuf::Ring;
 

@@ -19,7 +19,12 @@
 //! system allocator may return the pages to the OS and fault them back in).
 //! A connection that prefers speed can raise the limit with
 //! `set_retain_when_empty` and free storage itself at idle points with
-//! `release_if_empty`.
+//! `release_if_empty`. [`crate::Connection`] does exactly that: its buffers
+//! keep their storage when they drain, and a release timer frees it once
+//! the buffer has stayed empty for a second (`BUFFER_RELEASE_DELAY`),
+//! which made bulk transfer several times faster (BENCHMARKS.md) while an
+//! idle connection still holds at most [`RETAIN_WHEN_EMPTY`] bytes per
+//! buffer.
 
 use core::fmt;
 

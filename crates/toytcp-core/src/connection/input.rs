@@ -2,6 +2,7 @@
 //! and RFC 7323 checks folded in where those RFCs place them.
 
 use super::{CloseReason, Connection, Event, State};
+use crate::congestion::CongestionControl;
 use crate::rtt::RttEstimator;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -150,7 +151,18 @@ impl Connection {
             }
             self.stats.dropped_out_of_window += 1;
             let rcv_wnd = self.rcv_adv - self.rcv_nxt;
-            if rcv_wnd == 0 && h.seq == self.rcv_nxt && h.flags.ack() && self.state != State::SynReceived {
+            if rcv_wnd == 0
+                && h.seq == self.rcv_nxt
+                && h.flags.ack()
+                && self.state != State::SynReceived
+                // Only a *valid* ACK (RFC 9293 §3.10.7.4: "special allowance
+                // should be made to accept valid ACKs"): within
+                // [SND.UNA − MAX.SND.WND, SND.NXT] as in the fifth check
+                // below (RFC 5961 §5.2). An ACK of data never sent would
+                // otherwise move SND.UNA past SND.MAX (found by cargo-fuzz).
+                && h.ack <= self.snd_max
+                && h.ack >= self.snd_una - self.max_snd_wnd.max(1)
+            {
                 // Zero window: still take the ACK and window (RFC 9293 §3.10.7.4).
                 self.process_ack(now, seg);
             }
@@ -329,6 +341,13 @@ impl Connection {
                 self.arm_release(now);
             }
             self.stats.bytes_acked += u64::from(data_acked);
+            // SND.WND counts from SND.UNA: keep the right edge where the
+            // peer put it until a window update passes the SND.WL1/SND.WL2
+            // test below (as 4.4BSD's tcp_input does with snd_wnd -= acked).
+            // Otherwise an ACK whose window is too old to be taken (a
+            // retransmission with a lower SEG.SEQ) slides the edge right,
+            // and we send beyond the peer's window (RFC 9293 §3.8.6.2.1).
+            self.snd_wnd = self.snd_wnd.saturating_sub(acked);
             self.snd_una = ack;
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
@@ -369,10 +388,13 @@ impl Connection {
             && !h.flags.syn()
             && !h.flags.fin()
             && self.snd_una != self.snd_max
-            && seg_wnd == self.snd_wnd
+            && (seg_wnd == self.snd_wnd || !h.options.sacks().is_empty())
             && seg_wnd != 0
         {
-            // A duplicate ACK (RFC 5681 §2). Answers to zero-window probes
+            // A duplicate ACK (RFC 5681 §2; with SACK blocks, RFC 6675 §2's
+            // definition, which does not ask for an unchanged window: Linux
+            // receivers move their window on nearly every ACK, and without
+            // this a loss waits for the RTO). Answers to zero-window probes
             // repeat SND.UNA too, but a closed window says nothing about
             // loss: they are not counted, or probing would end in a fast
             // retransmit into the closed window.
@@ -442,6 +464,12 @@ impl Connection {
             data = &data[skip..];
             offset = 0;
         }
+        // RFC 9293 §3.10.7.4: only the part of the segment within the window
+        // is processed; nothing past the right edge we advertised (RCV.NXT +
+        // RCV.WND), even when the buffer has room (found by cargo-fuzz).
+        let start = seg.header.seq + (seg.payload.len() - data.len()) as u32;
+        let room = usize::try_from(self.rcv_adv.diff(start).max(0)).unwrap_or(0);
+        data = &data[..data.len().min(room)];
         let outcome = self.recv_buf.insert(offset as u64, data);
         if outcome.dropped {
             self.stats.dropped_ooo_limit += 1;

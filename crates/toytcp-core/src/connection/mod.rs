@@ -41,6 +41,7 @@ use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::Segment;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use timers::Timers;
 
 /// The MSS assumed when the peer's SYN carries none (RFC 9293 §3.7.1).
@@ -50,7 +51,9 @@ const DEFAULT_PEER_MSS: u16 = 536;
 /// method groups and the order in which outputs are drained.
 #[derive(Debug)]
 pub struct Connection {
-    config: ConnectionConfig,
+    /// Shared with every connection of the endpoint (one copy, not one per
+    /// connection); the option setters copy it on first write.
+    config: Arc<ConnectionConfig>,
     tuple: FourTuple,
     state: State,
     /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
@@ -124,7 +127,10 @@ pub struct Connection {
     keepalive_unanswered: u32,
     last_recv: Instant,
 
-    cc: Box<dyn CongestionControl>,
+    /// The congestion controller, held inline (NewReno is the only one;
+    /// a second would make this an enum, still without a heap allocation
+    /// and pointer chase per connection).
+    cc: NewReno,
     dupacks: u32,
     /// New data sent by limited transmit (RFC 3042) since SND.UNA last
     /// advanced; left out of FlightSize when fast retransmit sets ssthresh
@@ -168,7 +174,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(now: Instant, config: &ConnectionConfig, tuple: FourTuple, iss: SeqNum, ts_offset: u32) -> Self {
+    fn new(now: Instant, config: Arc<ConnectionConfig>, tuple: FourTuple, iss: SeqNum, ts_offset: u32) -> Self {
         let smss = u32::from(config.mss).max(64);
         // Drained buffers keep their storage until the release timer frees
         // it (timers.rs, `BUFFER_RELEASE_DELAY`).
@@ -218,7 +224,7 @@ impl Connection {
             persist_backoff: 0,
             keepalive_unanswered: 0,
             last_recv: now,
-            cc: Box::new(NewReno::new(config.initial_window_segments, smss)),
+            cc: NewReno::new(config.initial_window_segments, smss),
             dupacks: 0,
             limited_transmit_bytes: 0,
             in_recovery: false,
@@ -240,7 +246,7 @@ impl Connection {
             writable_wanted: false,
             close_reason: None,
             stats: Stats::default(),
-            config: config.clone(),
+            config,
         }
     }
 
@@ -249,6 +255,18 @@ impl Connection {
     /// RFC 6528 generator; `ts_offset` is added to the millisecond clock to
     /// form TSval.
     pub fn connect(now: Instant, config: &ConnectionConfig, tuple: FourTuple, iss: SeqNum, ts_offset: u32) -> Self {
+        Connection::connect_shared(now, Arc::new(config.clone()), tuple, iss, ts_offset)
+    }
+
+    /// [`connect`](Self::connect) with a configuration shared by many
+    /// connections (an [`Endpoint`](crate::Endpoint) shares one).
+    pub fn connect_shared(
+        now: Instant,
+        config: Arc<ConnectionConfig>,
+        tuple: FourTuple,
+        iss: SeqNum,
+        ts_offset: u32,
+    ) -> Self {
         let mut conn = Connection::new(now, config, tuple, iss, ts_offset);
         conn.set_state(State::SynSent);
         conn.syn_due = true;
@@ -260,6 +278,18 @@ impl Connection {
     /// that `syn` carries SYN without ACK or RST. The connection starts in
     /// SYN-RECEIVED with its SYN-ACK due.
     pub fn accept(now: Instant, config: &ConnectionConfig, syn: &Segment<'_>, iss: SeqNum, ts_offset: u32) -> Self {
+        Connection::accept_shared(now, Arc::new(config.clone()), syn, iss, ts_offset)
+    }
+
+    /// [`accept`](Self::accept) with a configuration shared by many
+    /// connections (an [`Endpoint`](crate::Endpoint) shares one).
+    pub fn accept_shared(
+        now: Instant,
+        config: Arc<ConnectionConfig>,
+        syn: &Segment<'_>,
+        iss: SeqNum,
+        ts_offset: u32,
+    ) -> Self {
         let tuple = FourTuple {
             local: core::net::SocketAddrV4::new(syn.dst_addr, syn.header.dst_port),
             remote: core::net::SocketAddrV4::new(syn.src_addr, syn.header.src_port),
@@ -338,6 +368,14 @@ impl Connection {
     /// Bytes written by the application and not yet acknowledged.
     pub fn send_queued(&self) -> usize {
         self.send_buf.len()
+    }
+
+    /// Heap bytes held by the send and receive buffers. Storage grows with
+    /// the data held; a buffer that drains keeps its storage (for the next
+    /// burst) until it has stayed empty for a second, then frees all but
+    /// a few hundred bytes.
+    pub fn buffer_memory(&self) -> usize {
+        self.send_buf.allocated() + self.recv_buf.allocated()
     }
 
     /// True when the peer's FIN has arrived.
@@ -537,19 +575,25 @@ impl Connection {
 
     /// Turns the Nagle algorithm off (`true`) or on (RFC 9293 §3.7.4).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.config.nodelay = nodelay;
+        if self.config.nodelay != nodelay {
+            Arc::make_mut(&mut self.config).nodelay = nodelay;
+        }
     }
 
     /// Changes keepalive settings; `None` turns keepalive off.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
-        self.config.keepalive = keepalive;
+        if self.config.keepalive != keepalive {
+            Arc::make_mut(&mut self.config).keepalive = keepalive;
+        }
         self.timers.keepalive = None;
         self.arm_keepalive(self.last_recv);
     }
 
     /// Changes the user timeout (RFC 5482).
     pub fn set_user_timeout(&mut self, timeout: Option<crate::time::Duration>) {
-        self.config.user_timeout = timeout;
+        if self.config.user_timeout != timeout {
+            Arc::make_mut(&mut self.config).user_timeout = timeout;
+        }
     }
 
     // ----- outputs -------------------------------------------------------
@@ -621,7 +665,7 @@ impl Connection {
         }
         let ts_overhead = if self.ts_ok { 12 } else { 0 };
         self.smss = (u32::from(peer_mss).min(u32::from(self.config.mss)) - ts_overhead).max(32);
-        self.cc = Box::new(NewReno::new(self.config.initial_window_segments, self.smss));
+        self.cc = NewReno::new(self.config.initial_window_segments, self.smss);
         self.rcv_mss = self.rcv_mss.min(self.smss).max(1);
     }
 

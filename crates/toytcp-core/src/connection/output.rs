@@ -2,6 +2,7 @@
 
 use super::{Connection, State};
 use crate::Transmit;
+use crate::congestion::CongestionControl;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{self, Flags, SackBlock, SegmentHeader, TcpOptions, Timestamps};
@@ -51,7 +52,23 @@ impl Connection {
             return Some(t);
         }
         if self.ack_now {
-            let seq = if self.state == State::SynReceived { self.iss + 1 } else { self.snd_nxt };
+            // A pure ACK carries SND.MAX, not SND.NXT: after a timeout
+            // pulled SND.NXT back (go-back-N) the peer's RCV.NXT may be
+            // past SND.NXT, and an ACK below it would be unacceptable and
+            // answered with another ACK (RFC 9293 §3.10.7.4), each side
+            // dropping the other's ACKs forever (4.4BSD's tcp_output: "use
+            // snd_max instead of snd_nxt"). It is capped at the right edge
+            // of the peer's window, SND.UNA + SND.WND, as Linux does
+            // (tcp_acceptable_seq): when that window has closed, only
+            // SEG.SEQ = RCV.NXT is acceptable to the peer.
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let seq = if self.state == State::SynReceived {
+                self.iss + 1
+            } else if self.snd_max <= wnd_end {
+                self.snd_max
+            } else {
+                wnd_end.max(self.snd_nxt)
+            };
             return self.emit(now, buf, seq, Flags::ACK, self.rcv_nxt, 0, 0);
         }
         None
@@ -154,7 +171,13 @@ impl Connection {
             let all_queued = len == avail;
             let nagle_ok = self.config.nodelay || in_flight == 0;
             let sws_ok = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
-            if !((all_queued && nagle_ok) || sws_ok || self.force_send) {
+            // Nagle and sender SWS avoidance (RFC 9293 §3.7.4, §3.8.6.2.1)
+            // decide when to send new data; bytes sent before and pulled
+            // back by a timeout must be resent at once (RFC 6298 §5.4),
+            // or a small window can hold a retransmission back until the
+            // connection times out.
+            let retransmission = self.snd_nxt < self.snd_max;
+            if !((all_queued && nagle_ok) || sws_ok || self.force_send || retransmission) {
                 self.arm_persist_if_stalled(now, avail, in_flight);
                 return None;
             }

@@ -2,6 +2,7 @@
 //! and what happens when each expires.
 
 use super::{CloseReason, Connection, State};
+use crate::congestion::CongestionControl;
 use crate::time::{Duration, Instant};
 
 /// Deadlines; `None` means the timer is stopped.
@@ -217,6 +218,87 @@ impl Connection {
             && matches!(self.state, State::Established | State::CloseWait)
         {
             self.timers.keepalive = Some(from + ka.idle);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BUFFER_RELEASE_DELAY;
+    use crate::sendbuf::RETAIN_WHEN_EMPTY;
+    use crate::wire;
+    use crate::{Connection, ConnectionConfig, FourTuple, Instant, SeqNum};
+    use core::net::{Ipv4Addr, SocketAddrV4};
+
+    /// Moves every packet between the two until nothing moves (zero latency).
+    fn settle(now: Instant, client: &mut Connection, server: &mut Option<Connection>, cfg: &ConnectionConfig) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let mut moved = false;
+            while let Some(t) = client.poll_transmit(now, &mut buf) {
+                let seg = wire::parse(&buf[..t.len]).expect("valid");
+                match server.as_mut() {
+                    Some(s) => s.handle_segment(now, &seg),
+                    None => *server = Some(Connection::accept(now, cfg, &seg, SeqNum(9000), 0)),
+                }
+                moved = true;
+            }
+            if let Some(s) = server.as_mut() {
+                while let Some(t) = s.poll_transmit(now, &mut buf) {
+                    client.handle_segment(now, &wire::parse(&buf[..t.len]).expect("valid"));
+                    moved = true;
+                }
+                let mut sink = [0u8; 4096];
+                while s.recv(&mut sink).is_ok_and(|n| n > 0) {
+                    moved = true;
+                }
+                while s.poll_event().is_some() {}
+            }
+            while client.poll_event().is_some() {}
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// A drained buffer keeps its storage while data keeps flowing and
+    /// frees it once the connection has been idle for
+    /// `BUFFER_RELEASE_DELAY`; the release timer sends nothing.
+    #[test]
+    fn drained_buffers_are_released_after_an_idle_delay() {
+        let cfg = ConnectionConfig::default();
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 50000),
+            remote: SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, 1), 80),
+        };
+        let mut now = Instant::from_millis(5);
+        let mut client = Connection::connect(now, &cfg, tuple, SeqNum(1000), 0);
+        let mut server = None;
+        settle(now, &mut client, &mut server, &cfg);
+        let data = vec![0x42u8; 100_000];
+        let mut sent = 0;
+        while sent < data.len() {
+            sent += client.send(&data[sent..]).expect("send");
+            settle(now, &mut client, &mut server, &cfg);
+        }
+        // Flush a delayed ACK, if any, well before the release delay.
+        now += crate::Duration::from_millis(200);
+        client.handle_timeout(now);
+        server.as_mut().expect("accepted").handle_timeout(now);
+        settle(now, &mut client, &mut server, &cfg);
+        let server = server.as_mut().expect("accepted");
+        assert_eq!(client.send_queued(), 0);
+        assert_eq!(server.recv_available(), 0);
+        assert!(client.buffer_memory() > RETAIN_WHEN_EMPTY, "send storage kept: {}", client.buffer_memory());
+        assert!(server.buffer_memory() > RETAIN_WHEN_EMPTY, "receive storage kept: {}", server.buffer_memory());
+        for conn in [&mut client, server] {
+            let deadline = conn.poll_timeout().expect("release timer armed");
+            assert!(deadline <= now + BUFFER_RELEASE_DELAY);
+            conn.handle_timeout(deadline);
+            let mut buf = vec![0u8; 2048];
+            assert!(conn.poll_transmit(deadline, &mut buf).is_none(), "the release timer sent something");
+            assert!(conn.buffer_memory() <= 2 * RETAIN_WHEN_EMPTY, "storage freed: {}", conn.buffer_memory());
+            assert_eq!(conn.poll_timeout(), None, "nothing else pending on an idle connection");
         }
     }
 }

@@ -50,22 +50,6 @@ impl Checksum {
         self
     }
 
-    /// Copies `src` into `dst` (same length) and adds `src` to the sum in
-    /// the same pass, as if it began at an odd (`odd`) or even offset of
-    /// the summed sequence: a piece that starts at an odd offset contributes
-    /// its even-offset sum byte-swapped (RFC 1071 §2(B)). So any number of
-    /// pieces of any length can be added in order, tracking the offset.
-    #[inline]
-    pub(crate) fn add_copy(mut self, dst: &mut [u8], src: &[u8], odd: bool) -> Self {
-        let mut sum = 0u64;
-        for (d, s) in dst.chunks_mut(1 << 16).zip(src.chunks(1 << 16)) {
-            sum = add_folded(sum, copy_block(d, s));
-        }
-        let sum = if odd { u64::from(fold(sum).swap_bytes()) } else { sum };
-        self.acc = add_folded(self.acc, sum);
-        self
-    }
-
     /// The one's complement of the folded sum, in native byte order: the
     /// value to store in a checksum field (with `to_ne_bytes`), or 0 when
     /// verifying data that includes a correct checksum field.
@@ -132,26 +116,6 @@ fn sum_block(data: &[u8]) -> u64 {
     sum
 }
 
-/// [`sum_block`] while copying `src` into `dst` (of equal length): one
-/// pass over the data instead of a copy and a second read.
-#[inline]
-fn copy_block(dst: &mut [u8], src: &[u8]) -> u64 {
-    let n = src.len().min(dst.len());
-    let (dst, src) = (&mut dst[..n], &src[..n]);
-    let whole = n / 16 * 16;
-    let mut acc = [0u64; 4];
-    for (d, c) in dst[..whole].chunks_exact_mut(16).zip(src[..whole].chunks_exact(16)) {
-        let mut w = [0u8; 16];
-        w.copy_from_slice(c);
-        d.copy_from_slice(&w);
-        for (i, a) in acc.iter_mut().enumerate() {
-            *a += u64::from(u32::from_ne_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]]));
-        }
-    }
-    dst[whole..].copy_from_slice(&src[whole..]);
-    acc[0] + acc[1] + acc[2] + acc[3] + sum_block(&src[whole..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,31 +174,6 @@ mod tests {
                     .add_slice(&d[6..])
                     .ones_complement();
                 assert_eq!(words, ours, "len {len}");
-            }
-        }
-    }
-
-    /// Copying while summing gives the plain copy and the plain sum, for
-    /// pieces of every parity split at every offset.
-    #[test]
-    fn add_copy_matches_add_slice() {
-        let data: Vec<u8> = (0..3000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        for len in [0, 1, 2, 3, 15, 16, 17, 33, 1459, 1460, 3000] {
-            let d = &data[..len];
-            let want = Checksum::new().add_4bytes([1, 2, 3, 4]).add_slice(d).ones_complement();
-            for cut in [0, 1, len / 2, len.saturating_sub(1), len] {
-                let cut = cut.min(len);
-                for cut2 in [cut, (cut + 7).min(len)] {
-                    let mut out = vec![0u8; len];
-                    let mut c = Checksum::new().add_4bytes([1, 2, 3, 4]);
-                    let mut pos = 0;
-                    for piece in [&d[..cut], &d[cut..cut2], &d[cut2..]] {
-                        c = c.add_copy(&mut out[pos..pos + piece.len()], piece, pos % 2 == 1);
-                        pos += piece.len();
-                    }
-                    assert_eq!(out, d, "len {len} cuts {cut} {cut2}");
-                    assert_eq!(c.ones_complement(), want, "len {len} cuts {cut} {cut2}");
-                }
             }
         }
     }
