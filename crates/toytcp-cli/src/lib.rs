@@ -6,6 +6,9 @@
 //! - [`scenario`]: the runs of the book "Rustで始めるTCP自作入門" as
 //!   scenarios on that world, with checks of how they must end.
 //! - [`trace`]: tcpdump-like one-line packet summaries, shared by every driver.
+//! - [`observe`]: the raw-socket stack's observer: the same trace, and pcap.
+//! - [`pcap`]: classic pcap files (LINKTYPE_RAW), written by hand.
+//! - [`netns`]: the book's three network namespaces, made and removed.
 //! - [`logging`]: the `tracing` subscriber the binary installs.
 //!
 //! Nothing here prints except through `tracing` or an output handle the
@@ -14,6 +17,9 @@
 #![warn(missing_docs)]
 
 pub mod logging;
+pub mod netns;
+pub mod observe;
+pub mod pcap;
 pub mod scenario;
 pub mod sim;
 pub mod trace;

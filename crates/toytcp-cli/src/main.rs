@@ -1,18 +1,29 @@
 //! `toytcp-cli`: runs ToyTCP from the command line.
 //!
-//! `toytcp-cli sim [SCENARIO]` plays the runs of the book
-//! "Rustで始めるTCP自作入門" on two in-memory hosts in virtual time; it needs
-//! no privileges and finishes at once. What the applications print goes to
-//! stdout; with `-v` (or `RUST_LOG`) a tcpdump-like trace of every segment,
-//! state transition and event goes to stderr.
+//! - `toytcp-cli connect ADDR PORT` / `toytcp-cli listen ADDR PORT`: netcat
+//!   over ToyTCP on a raw socket, as root inside a network namespace
+//!   (`scripts/netns.sh up`).
+//! - `toytcp-cli demo`: the book's 3.7.3 run against `nc -l` on namespaces
+//!   it makes and removes itself; without root, the simulator instead.
+//! - `toytcp-cli sim [SCENARIO]` plays the runs of the book
+//!   "Rustで始めるTCP自作入門" on two in-memory hosts in virtual time; it
+//!   needs no privileges and finishes at once.
+//!
+//! What the applications print goes to stdout; with `-v` (or `RUST_LOG`) a
+//! tcpdump-like trace of every segment, state transition and event goes to
+//! stderr. Errors are one line on stderr and a non-zero exit status.
+
+mod commands;
 
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use commands::Failure;
+use commands::net::{ConnectArgs, ListenArgs};
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use toytcp_cli::logging;
 use toytcp_cli::scenario::{self, Options, Scenario};
 use toytcp_cli::sim::WorldConfig;
+use toytcp_cli::{logging, netns};
 use toytcp_core::Duration;
 
 /// ToyTCP, a user-space TCP/IPv4 stack: command-line driver.
@@ -31,6 +42,17 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Connect to ADDR:PORT; stdin goes to the connection, the connection
+    /// to stdout; end of stdin sends FIN, and the run ends once the peer
+    /// has closed too. Needs root in a network namespace.
+    Connect(ConnectArgs),
+    /// Accept one connection on ADDR:PORT (print the peer on stderr), then
+    /// the same as `connect`. Needs root in a network namespace.
+    Listen(ListenArgs),
+    /// The book's 3.7.3 run on a real network (three namespaces made and
+    /// removed on the spot, `nc -l` in host2, ToyTCP in host1); without
+    /// root, the simulator's runs instead.
+    Demo,
     /// Run the book's scenarios on two in-memory hosts (host1 10.0.0.1,
     /// host2 10.0.1.1) in virtual time; needs no privileges.
     Sim(SimArgs),
@@ -62,6 +84,32 @@ fn main() -> ExitCode {
     logging::init(cli.verbose);
     match cli.command {
         Command::Sim(args) => sim_command(&args),
+        Command::Connect(args) => finish(commands::net::connect(&args)),
+        Command::Listen(args) => finish(commands::net::listen(&args)),
+        Command::Demo => demo_command(cli.verbose),
+    }
+}
+
+/// Exit status of a real-network command; a failure is one line on stderr.
+fn finish(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("toytcp-cli: {f}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// `toytcp-cli demo`: the real network when it can be had, else `sim`.
+fn demo_command(verbose: u8) -> ExitCode {
+    match netns::unavailable_reason() {
+        None => finish(commands::demo::run(verbose)),
+        Some(reason) => {
+            eprintln!("toytcp-cli: {reason}: running the in-memory simulator instead");
+            let args = SimArgs { scenario: None, latency_ms: 1, seed: 0, stdin: false };
+            sim_command(&args)
+        }
     }
 }
 
