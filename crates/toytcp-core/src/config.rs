@@ -1,5 +1,6 @@
 //! Connection and endpoint configuration.
 
+pub use crate::congestion::CongestionAlgorithm;
 use crate::time::Duration;
 
 /// TCP keepalive settings (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6). Off by default.
@@ -63,6 +64,8 @@ pub struct ConnectionConfig {
     pub initial_window_segments: u32,
     /// Challenge ACKs allowed per connection per second (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// The congestion controller.
+    pub congestion: CongestionAlgorithm,
 }
 
 impl Default for ConnectionConfig {
@@ -87,6 +90,7 @@ impl Default for ConnectionConfig {
             keepalive: None,
             initial_window_segments: 10,
             challenge_ack_limit: 10,
+            congestion: CongestionAlgorithm::NewReno,
         }
     }
 }

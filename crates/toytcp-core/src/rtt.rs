@@ -35,6 +35,8 @@ pub(crate) struct RttEstimator {
     max_rto: Duration,
     /// Consecutive backoffs (timeouts) since the last reset (RFC 6298 §5.5).
     backoff: u32,
+    /// The smallest sample seen, in nanoseconds (RFC 8985 §6.2 and RFC 9406 use it).
+    min_rtt: Option<u64>,
 }
 
 /// `d` in nanoseconds, saturating at `u64::MAX` (about 584 years).
@@ -60,6 +62,7 @@ impl RttEstimator {
             min_rto,
             max_rto,
             backoff: 0,
+            min_rtt: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl RttEstimator {
     /// (RFC 6298 §5.7 and Karn's algorithm, §3).
     pub(crate) fn sample(&mut self, rtt: Duration) {
         let r = nanos(rtt);
+        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         let (srtt, rttvar) = match self.srtt {
             None => (r, r / 2),
             Some(srtt) => {
@@ -127,7 +131,12 @@ impl RttEstimator {
         self.backoff
     }
 
-    /// The smoothed round-trip time, once there is a sample.
+    /// The smallest RTT sample so far.
+    pub(crate) fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt.map(|m| from_nanos(u128::from(m)))
+    }
+
+    /// SRTT, once there is a sample.
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt.map(Duration::from_nanos)
     }

@@ -2,7 +2,7 @@
 //! and RFC 7323 checks folded in where those RFCs place them.
 
 use super::{CloseReason, Connection, Event, State};
-use crate::congestion::CongestionControl;
+use crate::congestion::{AckEvent, CongestionControl};
 use crate::rtt::RttEstimator;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -355,7 +355,8 @@ impl Connection {
             // The backed-off RTO is kept until a valid RTT sample: an ACK
             // of retransmitted data (Karn) leaves it (RFC 9293 §3.8.2,
             // RFC 6298 §5 note after (5.7)).
-            if self.sample_rtt(now, seg) {
+            let rtt_sample = self.sample_rtt(now, seg);
+            if rtt_sample.is_some() {
                 self.rtt.reset_backoff();
             }
             self.retries = 0;
@@ -367,17 +368,37 @@ impl Connection {
                 if ack >= self.recover {
                     self.in_recovery = false;
                     self.dupacks = 0;
-                    self.cc.on_exit_recovery(self.snd_max - self.snd_una, self.smss);
+                    // RFC 6582 §3.2 step 3, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
+                    let flight = self.snd_max - self.snd_una;
+                    self.cc.set_cwnd(self.cc.ssthresh().min(flight.max(self.smss) + self.smss));
+                    self.cc.on_exit_recovery(now, self.smss);
                 } else {
                     // NewReno partial ACK (RFC 6582 §3.2 step 5).
-                    self.cc.on_partial_ack(acked, self.smss);
+                    // Deflate by the amount acknowledged, add back one SMSS
+                    // if at least one SMSS was acknowledged.
+                    let mut cwnd = self.cc.cwnd().saturating_sub(acked);
+                    if acked >= self.smss {
+                        cwnd = cwnd.saturating_add(self.smss);
+                    }
+                    self.cc.set_cwnd(cwnd.max(self.smss));
                     self.rexmit_pending = true;
                     self.rtt_probe = None;
                 }
             } else {
                 self.dupacks = 0;
                 if data_acked > 0 {
-                    self.cc.on_ack(data_acked, self.smss);
+                    self.cc.on_ack(&AckEvent {
+                        now,
+                        delivered: data_acked,
+                        prior_in_flight: acked + (self.snd_max - self.snd_una),
+                        smss: self.smss,
+                        rtt: rtt_sample,
+                        min_rtt: self.rtt.min_rtt(),
+                        srtt: self.rtt.srtt(),
+                        snd_una: self.snd_una,
+                        snd_nxt: self.snd_nxt,
+                        app_limited: false,
+                    });
                 }
             }
             // RFC 6298 §5.2 and §5.3.
@@ -401,14 +422,17 @@ impl Connection {
             self.dupacks += 1;
             self.stats.dup_acks += 1;
             if self.in_recovery {
-                self.cc.on_dup_ack_in_recovery(self.smss);
+                // RFC 6582 / RFC 5681 §3.2 step 4: inflate by one segment.
+                self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.smss));
             } else if self.dupacks == 3 && ack >= self.recover {
                 // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
                 // FlightSize leaves out what limited transmit sent (RFC 5681
                 // §3.2 step 2: it "MUST NOT be included in this calculation").
                 let flight = (self.snd_max - self.snd_una).saturating_sub(self.limited_transmit_bytes);
                 self.limited_transmit_bytes = 0;
-                self.cc.on_enter_recovery(flight, self.smss);
+                self.cc.on_congestion_event(now, flight, self.smss);
+                // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3 × SMSS.
+                self.cc.set_cwnd(self.cc.ssthresh().saturating_add(3 * self.smss));
                 self.in_recovery = true;
                 self.recover = self.snd_max;
                 self.rexmit_pending = true;
@@ -431,7 +455,7 @@ impl Connection {
 
     /// Takes an RTT sample from the timestamp echo (RFC 7323 §4) or from the
     /// one timed segment (RFC 6298 §3, Karn's rule). True if a sample was taken.
-    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) -> bool {
+    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Duration> {
         let ack = seg.header.ack;
         if self.ts_ok {
             if let Some(ts) = seg.header.options.timestamps
@@ -439,18 +463,20 @@ impl Connection {
             {
                 let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
                 if (ms as i32) >= 0 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
-                    return true;
+                    let rtt = Duration::from_millis(u64::from(ms));
+                    self.rtt.sample(rtt);
+                    return Some(rtt);
                 }
             }
         } else if let Some((end, sent)) = self.rtt_probe
             && ack >= end
         {
-            self.rtt.sample(now - sent);
+            let rtt = now - sent;
+            self.rtt.sample(rtt);
             self.rtt_probe = None;
-            return true;
+            return Some(rtt);
         }
-        false
+        None
     }
 
     /// RFC 9293 §3.10.7.4 seventh: accept text into the reassembly buffer

@@ -32,7 +32,7 @@ mod types;
 pub use crate::config::{ConnectionConfig, Keepalive};
 pub use types::{CloseReason, Event, FourTuple, State, Stats};
 
-use crate::congestion::{CongestionControl, NewReno};
+use crate::congestion::{CongestionControl, Controller};
 use crate::error::Error;
 use crate::reassembly::RecvBuffer;
 use crate::rtt::RttEstimator;
@@ -127,10 +127,9 @@ pub struct Connection {
     keepalive_unanswered: u32,
     last_recv: Instant,
 
-    /// The congestion controller, held inline (NewReno is the only one;
-    /// a second would make this an enum, still without a heap allocation
-    /// and pointer chase per connection).
-    cc: NewReno,
+    /// The congestion controller, held inline (an enum: no heap allocation
+    /// or pointer chase per connection).
+    cc: Controller,
     dupacks: u32,
     /// New data sent by limited transmit (RFC 3042) since SND.UNA last
     /// advanced; left out of FlightSize when fast retransmit sets ssthresh
@@ -224,7 +223,7 @@ impl Connection {
             persist_backoff: 0,
             keepalive_unanswered: 0,
             last_recv: now,
-            cc: NewReno::new(config.initial_window_segments, smss),
+            cc: Controller::new(config.congestion, config.initial_window_segments, smss),
             dupacks: 0,
             limited_transmit_bytes: 0,
             in_recovery: false,
@@ -665,7 +664,7 @@ impl Connection {
         }
         let ts_overhead = if self.ts_ok { 12 } else { 0 };
         self.smss = (u32::from(peer_mss).min(u32::from(self.config.mss)) - ts_overhead).max(32);
-        self.cc = NewReno::new(self.config.initial_window_segments, self.smss);
+        self.cc = Controller::new(self.config.congestion, self.config.initial_window_segments, self.smss);
         self.rcv_mss = self.rcv_mss.min(self.smss).max(1);
     }
 

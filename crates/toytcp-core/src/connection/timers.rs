@@ -143,7 +143,7 @@ impl Connection {
             return;
         }
         let flight = self.snd_max - self.snd_una;
-        self.cc.on_rto(flight, self.smss);
+        self.cc.on_rto(now, flight, self.smss);
         self.in_recovery = false;
         self.dupacks = 0;
         self.limited_transmit_bytes = 0;
