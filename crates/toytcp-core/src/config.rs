@@ -66,6 +66,8 @@ pub struct ConnectionConfig {
     pub challenge_ack_limit: u32,
     /// The congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// Leave slow start early with HyStart++ (RFC 9406) when the RTT grows.
+    pub hystart: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -91,6 +93,7 @@ impl Default for ConnectionConfig {
             initial_window_segments: 10,
             challenge_ack_limit: 10,
             congestion: CongestionAlgorithm::NewReno,
+            hystart: true,
         }
     }
 }

@@ -17,6 +17,7 @@ pub use newreno::NewReno;
 
 use core::fmt::Debug;
 
+use crate::config::ConnectionConfig;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -98,11 +99,11 @@ pub enum Controller {
 }
 
 impl Controller {
-    /// A controller of the given kind with an initial window of
-    /// `initial_segments` × `smss` (RFC 6928).
-    pub fn new(algorithm: CongestionAlgorithm, initial_segments: u32, smss: u32) -> Self {
-        match algorithm {
-            CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(initial_segments, smss)),
+    /// The controller `config` asks for (`congestion`, `hystart`), with an
+    /// initial window of `initial_window_segments` × `smss` (RFC 6928).
+    pub fn new(config: &ConnectionConfig, smss: u32) -> Self {
+        match config.congestion {
+            CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(config.initial_window_segments, smss)),
         }
     }
 

@@ -223,7 +223,7 @@ impl Connection {
             persist_backoff: 0,
             keepalive_unanswered: 0,
             last_recv: now,
-            cc: Controller::new(config.congestion, config.initial_window_segments, smss),
+            cc: Controller::new(&config, smss),
             dupacks: 0,
             limited_transmit_bytes: 0,
             in_recovery: false,
@@ -664,7 +664,7 @@ impl Connection {
         }
         let ts_overhead = if self.ts_ok { 12 } else { 0 };
         self.smss = (u32::from(peer_mss).min(u32::from(self.config.mss)) - ts_overhead).max(32);
-        self.cc = Controller::new(self.config.congestion, self.config.initial_window_segments, self.smss);
+        self.cc = Controller::new(&self.config, self.smss);
         self.rcv_mss = self.rcv_mss.min(self.smss).max(1);
     }
 
