@@ -1,4 +1,5 @@
-//! Congestion control behind a small trait (RFC 5681, RFC 6582, RFC 6928).
+//! Congestion control behind a small trait (RFC 5681, RFC 6582, RFC 6928,
+//! RFC 9438 CUBIC, RFC 9406 HyStart++).
 //!
 //! Division of labour: the connection owns loss detection (duplicate ACKs,
 //! the SACK scoreboard, RACK, the retransmission timer) and the sending rate
@@ -11,8 +12,11 @@
 //! enum, so that choosing one costs neither a heap allocation nor a pointer
 //! chase per connection.
 
+mod cubic;
+pub mod hystart;
 mod newreno;
 
+pub use cubic::Cubic;
 pub use newreno::NewReno;
 
 use core::fmt::Debug;
@@ -21,12 +25,53 @@ use crate::config::ConnectionConfig;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
-/// Which congestion controller a connection uses.
+/// Which congestion controller a connection uses. Displays as, and parses
+/// from (ignoring ASCII case), `"newreno"` and `"cubic"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CongestionAlgorithm {
     /// RFC 5681 slow start and congestion avoidance, RFC 6582 recovery.
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438).
+    Cubic,
+}
+
+impl CongestionAlgorithm {
+    /// The name it displays as and parses from.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CongestionAlgorithm::NewReno => "newreno",
+            CongestionAlgorithm::Cubic => "cubic",
+        }
+    }
+}
+
+impl core::fmt::Display for CongestionAlgorithm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a congestion algorithm's (see [`CongestionAlgorithm`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownCongestionAlgorithm;
+
+impl core::fmt::Display for UnknownCongestionAlgorithm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("unknown congestion control algorithm (expected \"newreno\" or \"cubic\")")
+    }
+}
+
+impl core::error::Error for UnknownCongestionAlgorithm {}
+
+impl core::str::FromStr for CongestionAlgorithm {
+    type Err = UnknownCongestionAlgorithm;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic]
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+            .ok_or(UnknownCongestionAlgorithm)
+    }
 }
 
 /// What the connection tells the controller about one ACK that delivered
@@ -96,6 +141,8 @@ pub trait CongestionControl: Debug + Send {
 pub enum Controller {
     /// RFC 5681 / RFC 6582.
     NewReno(NewReno),
+    /// RFC 9438.
+    Cubic(Cubic),
 }
 
 impl Controller {
@@ -103,19 +150,26 @@ impl Controller {
     /// initial window of `initial_window_segments` × `smss` (RFC 6928).
     pub fn new(config: &ConnectionConfig, smss: u32) -> Self {
         match config.congestion {
-            CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(config.initial_window_segments, smss)),
+            CongestionAlgorithm::NewReno => {
+                Controller::NewReno(NewReno::new(config.initial_window_segments, smss, config.hystart))
+            }
+            CongestionAlgorithm::Cubic => {
+                Controller::Cubic(Cubic::new(config.initial_window_segments, smss, config.hystart))
+            }
         }
     }
 
     fn inner(&self) -> &dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
 }
@@ -147,5 +201,40 @@ impl CongestionControl for Controller {
     }
     fn undo(&mut self) {
         self.inner_mut().undo()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        for algorithm in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            assert_eq!(algorithm.to_string().parse::<CongestionAlgorithm>(), Ok(algorithm));
+        }
+        assert_eq!("CUBIC".parse::<CongestionAlgorithm>(), Ok(CongestionAlgorithm::Cubic));
+        assert_eq!("NewReno".parse::<CongestionAlgorithm>(), Ok(CongestionAlgorithm::NewReno));
+        assert_eq!("bbr".parse::<CongestionAlgorithm>(), Err(UnknownCongestionAlgorithm));
+        assert_eq!("".parse::<CongestionAlgorithm>(), Err(UnknownCongestionAlgorithm));
+    }
+
+    #[test]
+    fn controller_follows_the_config() {
+        let mut config = ConnectionConfig::default();
+        for algorithm in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            config.congestion = algorithm;
+            let cc = Controller::new(&config, 1460);
+            assert_eq!(cc.name(), algorithm.as_str());
+            assert_eq!(cc.cwnd(), config.initial_window_segments * 1460);
+            assert_eq!(cc.ssthresh(), u32::MAX);
+        }
+    }
+
+    #[test]
+    fn controller_stays_small() {
+        // Held inline in every connection (idle-connection budget 2 KiB).
+        let size = core::mem::size_of::<Controller>();
+        assert!(size <= 160, "Controller is {size} bytes");
     }
 }

@@ -1,11 +1,13 @@
 //! NewReno: RFC 5681 slow start and congestion avoidance, RFC 6582 recovery.
 
+use super::hystart::HyStart;
 use super::{AckEvent, CongestionControl};
 use crate::time::Instant;
 
 /// RFC 5681 slow start and congestion avoidance; the multiplicative
 /// decrease of RFC 5681 §3.1 equation (4) on a congestion event or an RTO.
-/// Initial window from RFC 6928 (10 segments by default).
+/// Initial window from RFC 6928 (10 segments by default); HyStart++
+/// (RFC 9406) decides when the initial slow start ends, if enabled.
 #[derive(Clone, Debug)]
 pub struct NewReno {
     cwnd: u32,
@@ -15,13 +17,21 @@ pub struct NewReno {
     bytes_acked: u32,
     /// (cwnd, ssthresh) before the last congestion event or RTO, for undo.
     prior: Option<(u32, u32)>,
+    hystart: HyStart,
 }
 
 impl NewReno {
-    /// A controller with an initial window of `initial_segments` × `smss`
-    /// and an arbitrarily high ssthresh (RFC 5681 §3.1).
-    pub fn new(initial_segments: u32, smss: u32) -> Self {
-        NewReno { cwnd: initial_segments.max(1).saturating_mul(smss), ssthresh: u32::MAX, bytes_acked: 0, prior: None }
+    /// A controller with an initial window of `initial_segments` × `smss`,
+    /// an arbitrarily high ssthresh (RFC 5681 §3.1), and HyStart++ in the
+    /// initial slow start if `hystart`.
+    pub fn new(initial_segments: u32, smss: u32, hystart: bool) -> Self {
+        NewReno {
+            cwnd: initial_segments.max(1).saturating_mul(smss),
+            ssthresh: u32::MAX,
+            bytes_acked: 0,
+            prior: None,
+            hystart: HyStart::new(hystart),
+        }
     }
 
     /// RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2 × SMSS).
@@ -46,8 +56,13 @@ impl CongestionControl for NewReno {
         }
         let smss = ack.smss;
         if self.cwnd < self.ssthresh {
-            // Slow start, RFC 5681 §3.1 equation (2) with L = 1 SMSS (RFC 3465).
-            self.cwnd = self.cwnd.saturating_add(ack.delivered.min(smss));
+            // Slow start, RFC 5681 §3.1 equation (2) with L = 1 SMSS (RFC 3465),
+            // ended early by HyStart++ (RFC 9406) in the initial one.
+            let step = self.hystart.slow_start(ack, self.ssthresh);
+            self.cwnd = self.cwnd.saturating_add(step.grow);
+            if step.enter_avoidance {
+                self.ssthresh = self.cwnd;
+            }
         } else {
             // Congestion avoidance: one SMSS per cwnd of acknowledged bytes.
             self.bytes_acked = self.bytes_acked.saturating_add(ack.delivered);
@@ -111,7 +126,7 @@ mod tests {
 
     #[test]
     fn slow_start_then_avoidance() {
-        let mut cc = NewReno::new(10, MSS);
+        let mut cc = NewReno::new(10, MSS, true);
         assert_eq!(cc.cwnd(), 10_000);
         cc.on_ack(&ack(1000));
         assert_eq!(cc.cwnd(), 11_000);
@@ -135,14 +150,14 @@ mod tests {
 
     #[test]
     fn app_limited_acks_do_not_grow_the_window() {
-        let mut cc = NewReno::new(10, MSS);
+        let mut cc = NewReno::new(10, MSS, true);
         cc.on_ack(&AckEvent { app_limited: true, ..ack(1000) });
         assert_eq!(cc.cwnd(), 10_000);
     }
 
     #[test]
     fn congestion_event_halves_and_undo_restores() {
-        let mut cc = NewReno::new(10, MSS);
+        let mut cc = NewReno::new(10, MSS, true);
         cc.on_congestion_event(Instant::ZERO, 10_000, MSS);
         assert_eq!(cc.ssthresh(), 5000);
         cc.set_cwnd(8000);
@@ -153,7 +168,7 @@ mod tests {
         cc.on_congestion_event(Instant::ZERO, 1000, MSS);
         assert_eq!(cc.ssthresh(), 2000);
         // Two RTOs in a row: undo goes back to before the first.
-        let mut cc = NewReno::new(10, MSS);
+        let mut cc = NewReno::new(10, MSS, true);
         cc.on_rto(Instant::ZERO, 10_000, MSS);
         cc.on_rto(Instant::ZERO, 1000, MSS);
         cc.undo();
