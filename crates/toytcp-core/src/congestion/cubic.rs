@@ -739,40 +739,7 @@ mod tests {
     #[test]
     fn hystart_ends_cubic_slow_start_and_congestion_avoidance_follows() {
         let mut cc = Cubic::new(10, MSS, true);
-        let mut una = SeqNum(1);
-        let mut nxt = una + cc.cwnd();
-        let mut now = Instant::ZERO;
-        let mut round_end = nxt;
-        // RTT rising 20 ms per round from the fourth: CSS, then avoidance.
-        for round in 0..40u64 {
-            let rtt = Duration::from_millis(100 + 20 * round.saturating_sub(3));
-            let end = round_end;
-            while una < end {
-                now += Duration::from_millis(1);
-                una += MSS;
-                cc.on_ack(&AckEvent {
-                    now,
-                    delivered: MSS,
-                    prior_in_flight: nxt - una + MSS,
-                    smss: MSS,
-                    rtt: Some(rtt),
-                    min_rtt: Some(Duration::from_millis(100)),
-                    srtt: Some(rtt),
-                    snd_una: una,
-                    snd_nxt: nxt,
-                    app_limited: false,
-                });
-                if una >= end {
-                    round_end = nxt;
-                }
-                if una + cc.cwnd() > nxt {
-                    nxt = una + cc.cwnd();
-                }
-            }
-            if cc.ssthresh() != u32::MAX {
-                break;
-            }
-        }
+        let now = super::super::hystart::tests::slow_start_with_rising_rtt(&mut cc, MSS, 40);
         assert_ne!(cc.ssthresh(), u32::MAX, "HyStart++ never left slow start");
         assert!(cc.ssthresh() >= cc.cwnd() - MSS && cc.ssthresh() <= cc.cwnd());
         // Congestion avoidance from here: the epoch starts with K = 0.

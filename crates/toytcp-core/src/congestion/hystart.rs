@@ -173,9 +173,51 @@ impl HyStart {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::congestion::CongestionControl;
     use crate::time::Instant;
+
+    /// Drives a controller's slow start ACK by ACK (one ACK per `smss`,
+    /// the window refilled after each), round after round, with an RTT of
+    /// 100 ms for three rounds, then 20 ms more every round, until ssthresh
+    /// is set or `max_rounds` have passed. Returns the time reached.
+    pub(crate) fn slow_start_with_rising_rtt(cc: &mut dyn CongestionControl, smss: u32, max_rounds: u64) -> Instant {
+        let mut una = SeqNum(1);
+        let mut nxt = una + cc.cwnd();
+        let mut now = Instant::ZERO;
+        let mut round_end = nxt;
+        for round in 0..max_rounds {
+            let rtt = Duration::from_millis(100 + 20 * round.saturating_sub(3));
+            let end = round_end;
+            while una < end {
+                now += Duration::from_millis(1);
+                una += smss;
+                cc.on_ack(&AckEvent {
+                    now,
+                    delivered: smss,
+                    prior_in_flight: nxt - una + smss,
+                    smss,
+                    rtt: Some(rtt),
+                    min_rtt: Some(Duration::from_millis(100)),
+                    srtt: Some(rtt),
+                    snd_una: una,
+                    snd_nxt: nxt,
+                    app_limited: false,
+                });
+                if una >= end {
+                    round_end = nxt;
+                }
+                if una + cc.cwnd() > nxt {
+                    nxt = una + cc.cwnd();
+                }
+            }
+            if cc.ssthresh() != u32::MAX {
+                break;
+            }
+        }
+        now
+    }
 
     const MSS: u32 = 1000;
 

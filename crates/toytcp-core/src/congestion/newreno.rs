@@ -149,6 +149,28 @@ mod tests {
     }
 
     #[test]
+    fn hystart_ends_the_initial_slow_start() {
+        use crate::congestion::hystart::tests::slow_start_with_rising_rtt;
+        // With HyStart++: the rising RTT leads through CSS to ssthresh = cwnd.
+        let mut cc = NewReno::new(10, MSS, true);
+        slow_start_with_rising_rtt(&mut cc, MSS, 40);
+        assert_ne!(cc.ssthresh(), u32::MAX);
+        assert!(cc.ssthresh() <= cc.cwnd() && cc.ssthresh() + MSS >= cc.cwnd());
+        // Congestion avoidance from there: one SMSS per window.
+        let cwnd = cc.cwnd();
+        for _ in 0..cwnd.div_ceil(MSS) {
+            assert_eq!(cc.cwnd(), cwnd);
+            cc.on_ack(&ack(MSS));
+        }
+        assert_eq!(cc.cwnd(), cwnd + MSS);
+        // Without it, slow start goes on through the same rounds.
+        let mut cc = NewReno::new(10, MSS, false);
+        slow_start_with_rising_rtt(&mut cc, MSS, 10);
+        assert_eq!(cc.ssthresh(), u32::MAX);
+        assert!(cc.cwnd() > 1000 * MSS);
+    }
+
+    #[test]
     fn app_limited_acks_do_not_grow_the_window() {
         let mut cc = NewReno::new(10, MSS, true);
         cc.on_ack(&AckEvent { app_limited: true, ..ack(1000) });
