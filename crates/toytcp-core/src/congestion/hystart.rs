@@ -15,6 +15,13 @@
 //! the sender "exits slow start and CSS and enters loss recovery"). Should
 //! that event be undone and ssthresh restored to its initial value,
 //! HyStart++ picks up where it stood.
+//!
+//! A round's minimum RTT folds in every sample of the round, and the round
+//! is judged on each ACK once it has N_RTT_SAMPLE samples, as in RFC 9406
+//! §4.2's pseudocode. (Judging only the first N_RTT_SAMPLE samples, as
+//! Linux does, was tried: the exit test comes out the same, since the
+//! minimum only falls, but CSS is then left on the next round's first
+//! samples, and in the simulator that variant overshot more often.)
 
 use super::AckEvent;
 use crate::seq::SeqNum;
