@@ -90,6 +90,12 @@ fn flows_share_the_bottleneck_and_jain_reads_their_shares() {
     let j = shares.jain();
     assert!(j > 0.5 && j <= 1.0 + 1e-12, "Jain index {j} of two flows");
     assert!((j - bench::jain_index(&g)).abs() < 1e-12);
+    // The application reads no more than the flow's new bytes on the wire,
+    // up to what a hole held back when the window opened (one buffer).
+    for (app, wire) in shares.bytes.iter().zip(&shares.wire_bytes) {
+        assert!(*wire > 0 && *app <= wire + common::recovery::BUFFER as u64, "{shares:?}");
+    }
+    assert!(shares.jain_wire() > 0.5 && shares.jain_wire() <= 1.0 + 1e-12, "{shares:?}");
     // Known inputs: equal shares give 1, one flow hogging gives 1/n.
     assert_eq!(bench::jain_index(&[3.0, 3.0]), 1.0);
     assert!((bench::jain_index(&[2.0, 0.0]) - 0.5).abs() < 1e-12);

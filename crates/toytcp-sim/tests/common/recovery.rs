@@ -8,8 +8,8 @@ use super::smol::{BulkRole, SmolBulk};
 use smoltcp::socket::tcp::CongestionControl;
 use std::net::SocketAddrV4;
 use std::time::Instant as WallClock;
-use toytcp_core::Duration;
 use toytcp_core::config::CongestionAlgorithm;
+use toytcp_core::{Duration, Instant};
 use toytcp_sim::LinkStats;
 use toytcp_sim::bench::{
     self, BASE_PORT, Dumbbell, FlowSpec, FlowTap, PathConfig, Probe, RECEIVER_ADDR, Shared, sender_addr,
@@ -144,6 +144,11 @@ pub fn run_single(
 pub struct Shares {
     /// Bytes each flow's receiving application read within the window.
     pub bytes: Vec<u64>,
+    /// New (not duplicate) payload bytes of each flow delivered to the
+    /// receiver host within the window, as the tap saw them: the flow's
+    /// share of the bottleneck, whether or not a hole holds it back from
+    /// the application.
+    pub wire_bytes: Vec<u64>,
     /// The measured window of virtual time.
     pub window: Duration,
     /// Wall-clock seconds the run took.
@@ -160,6 +165,17 @@ impl Shares {
     pub fn jain(&self) -> f64 {
         bench::jain_index(&self.goodputs_bps())
     }
+
+    /// Jain's index over the flows' shares of the bottleneck ([`Shares::wire_bytes`]).
+    pub fn jain_wire(&self) -> f64 {
+        bench::jain_index(&self.wire_bytes.iter().map(|&b| b as f64).collect::<Vec<_>>())
+    }
+}
+
+/// New payload bytes the tap saw delivered per sender.
+fn wire_bytes(db: &Dumbbell, senders: usize) -> Vec<u64> {
+    let tap = db.tap();
+    (0..senders).map(|i| tap.flow_from(sender_addr(i)).map_or(0, |f| f.bytes_delivered - f.duplicate_bytes)).collect()
 }
 
 /// ToyTCP flows with controllers `algs`, flow `i` starting at
@@ -183,6 +199,11 @@ pub fn run_shared(
         })
         .collect();
     let (mut db, probes) = bench::toytcp_dumbbell(seed, path.clone(), &flows, BUFFER);
-    let bytes = bench::measure(&mut db, &probes, from, to).map_err(|e| format!("{e}\n{}", db.describe()))?;
-    Ok(Shares { bytes, window: to - from, wall: started.elapsed().as_secs_f64() })
+    let fail = |db: &Dumbbell, e: toytcp_sim::SimError| format!("{e}\n{}", db.describe());
+    db.run_until(Instant::ZERO + from).map_err(|e| fail(&db, e))?;
+    let (app0, wire0) = (probes.iter().map(|p| p()).collect::<Vec<u64>>(), wire_bytes(&db, flows.len()));
+    db.run_until(Instant::ZERO + to).map_err(|e| fail(&db, e))?;
+    let bytes = probes.iter().zip(app0).map(|(p, b)| p() - b).collect();
+    let wire_bytes = wire_bytes(&db, flows.len()).into_iter().zip(wire0).map(|(a, b)| a - b).collect();
+    Ok(Shares { bytes, wire_bytes, window: to - from, wall: started.elapsed().as_secs_f64() })
 }
