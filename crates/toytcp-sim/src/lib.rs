@@ -15,7 +15,9 @@
 //!   ([`scenario_from_bytes`]), run by [`run`] / [`run_scenario`] with a
 //!   safety phase (faults on) and a liveness phase (faults off, everything
 //!   must finish and close);
-//! - [`pcap`]: classic pcap output, readable by `tcpdump -r`.
+//! - [`pcap`]: classic pcap output, readable by `tcpdump -r`;
+//! - [`bench`]: the dumbbell topology, packet tap and measurements of the
+//!   loss-recovery benchmark (`benches/recovery.rs`).
 //!
 //! # Running
 //!
@@ -40,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod bench;
 pub mod link;
 pub mod pcap;
 pub mod rng;

@@ -218,6 +218,21 @@ impl World {
         LinkId(index)
     }
 
+    /// Routes packets that `host` sends to `dst` over `link` (which must
+    /// have `host` at one end), for destinations that are not the link's
+    /// other end: e.g. hosts behind a router host, as in a dumbbell
+    /// topology. [`World::connect`] already routes each end to the other.
+    ///
+    /// # Panics
+    /// If the host or link is unknown or `host` is not an end of `link` —
+    /// mistakes of the test author.
+    pub fn add_route(&mut self, host: HostId, dst: Ipv4Addr, link: LinkId) {
+        assert!(host.0 < self.hosts.len() && link.0 < self.links.len(), "unknown host or link");
+        let ends = self.links[link.0].ends;
+        let dir = ends.iter().position(|&e| e == host).expect("the host is not an end of the link");
+        self.routes.insert((host.0, dst), (link.0, dir));
+    }
+
     // ----- getters -------------------------------------------------------
 
     /// The seed.
