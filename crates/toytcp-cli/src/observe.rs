@@ -1,6 +1,6 @@
 //! What the real-network mode shows of a raw-socket stack: a
 //! [`toytcp_rawsock::Observer`] that traces every segment, state
-//! transition and event in the [`trace`](crate::trace) format, and writes
+//! transition and event in the [`trace`] format, and writes
 //! every segment to a pcap file.
 //!
 //! Trace lines (target `toytcp_cli::net`, level INFO) read like the
