@@ -7,7 +7,9 @@
 //!   scenarios on that world, with checks of how they must end.
 //! - [`trace`]: tcpdump-like one-line packet summaries, shared by every driver.
 //! - [`observe`]: the raw-socket stack's observer: the same trace, and pcap.
-//! - [`pcap`]: classic pcap files (LINKTYPE_RAW), written by hand.
+//! - [`pcap`]: classic pcap files (LINKTYPE_RAW): the simulator crate's
+//!   writer and reader, the workspace's only one, re-exported.
+//! - [`congestion`]: the congestion controllers `--cc` can name.
 //! - [`netns`]: the book's three network namespaces, made and removed.
 //! - [`logging`]: the `tracing` subscriber the binary installs.
 //!
@@ -16,10 +18,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod congestion;
 pub mod logging;
 pub mod netns;
 pub mod observe;
-pub mod pcap;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
+
+pub use toytcp_sim::pcap;

@@ -20,11 +20,13 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 use commands::Failure;
 use commands::net::{ConnectArgs, ListenArgs};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use toytcp_cli::scenario::{self, Options, Scenario};
 use toytcp_cli::sim::WorldConfig;
-use toytcp_cli::{logging, netns};
-use toytcp_core::Duration;
+use toytcp_cli::{congestion, logging, netns};
+use toytcp_core::config::CongestionAlgorithm;
+use toytcp_core::{ConnectionConfig, Duration};
 
 /// ToyTCP, a user-space TCP/IPv4 stack: command-line driver.
 #[derive(Debug, Parser)]
@@ -77,6 +79,19 @@ struct SimArgs {
     /// (transfer: as one write; echo: line by line).
     #[arg(long)]
     stdin: bool,
+
+    /// The MSS both hosts announce, and the largest payload they send.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(64..=65495))]
+    mss: Option<u16>,
+
+    /// Both hosts' congestion controller [default: the core's].
+    #[arg(long, value_name = "NAME", value_parser = congestion::value_parser())]
+    cc: Option<CongestionAlgorithm>,
+
+    /// Write every packet of the run to FILE (classic pcap, raw IPv4,
+    /// virtual time; `tcpdump -nr FILE` reads it). Needs a scenario.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -107,7 +122,8 @@ fn demo_command(verbose: u8) -> ExitCode {
         None => finish(commands::demo::run(verbose)),
         Some(reason) => {
             eprintln!("toytcp-cli: {reason}: running the in-memory simulator instead");
-            let args = SimArgs { scenario: None, latency_ms: 1, seed: 0, stdin: false };
+            let args =
+                SimArgs { scenario: None, latency_ms: 1, seed: 0, stdin: false, mss: None, cc: None, pcap: None };
             sim_command(&args)
         }
     }
@@ -115,11 +131,19 @@ fn demo_command(verbose: u8) -> ExitCode {
 
 /// `toytcp-cli sim`.
 fn sim_command(args: &SimArgs) -> ExitCode {
-    if args.stdin && !matches!(args.scenario, Some(Scenario::Transfer | Scenario::Echo)) {
+    let usage_error = |message: &str| {
         let mut cmd = Cli::command();
         cmd.build();
-        let sim = cmd.find_subcommand_mut("sim").expect("the sim subcommand exists");
-        sim.error(ErrorKind::ArgumentConflict, "--stdin needs the `transfer` or `echo` scenario").exit();
+        match cmd.find_subcommand_mut("sim") {
+            Some(sim) => sim.error(ErrorKind::ArgumentConflict, message).exit(),
+            None => cmd.error(ErrorKind::ArgumentConflict, message).exit(),
+        }
+    };
+    if args.stdin && !matches!(args.scenario, Some(Scenario::Transfer | Scenario::Echo)) {
+        usage_error("--stdin needs the `transfer` or `echo` scenario");
+    }
+    if args.pcap.is_some() && args.scenario.is_none() {
+        usage_error("--pcap needs a scenario (one run per file)");
     }
     let input = if args.stdin {
         let mut buf = Vec::new();
@@ -131,13 +155,22 @@ fn sim_command(args: &SimArgs) -> ExitCode {
     } else {
         None
     };
+    let mut connection = ConnectionConfig::default();
+    if let Some(mss) = args.mss {
+        connection.mss = mss;
+    }
+    if let Some(cc) = args.cc {
+        connection.congestion = cc;
+    }
     let opts = Options {
         world: WorldConfig {
             latency: Duration::from_millis(args.latency_ms),
             seed: args.seed,
+            connection,
             ..WorldConfig::default()
         },
         input,
+        pcap: args.pcap.clone(),
     };
     let mut stdout = std::io::stdout().lock();
     let scenarios = match args.scenario {

@@ -1,6 +1,6 @@
 //! What the real-network mode shows of a raw-socket stack: a
 //! [`toytcp_rawsock::Observer`] that traces every segment, state
-//! transition and event in the [`trace`](crate::trace) format, and writes
+//! transition and event in the [`trace`] format, and writes
 //! every segment to a pcap file.
 //!
 //! Trace lines (target `toytcp_cli::net`, level INFO) read like the
@@ -9,8 +9,14 @@
 //! ```text
 //! 0.000112 host1 Out 10.0.0.1:49152 > 10.0.1.1:40000 SYN seq 123 win 65535 len 0 <mss 1460,…>
 //! 0.000410 host1 10.0.0.1:49152 - 10.0.1.1:40000: SYN-SENT -> ESTABLISHED
+//! 0.000410 host1 10.0.0.1:49152 - 10.0.1.1:40000: stats cc newreno segs out 1 in 1 … srtt 0.298ms …
 //! 0.000412 host1 10.0.0.1:49152 - 10.0.1.1:40000: event Connected
 //! ```
+//!
+//! A connection's counters ([`trace::stats_line`], with the name of its
+//! congestion controller) follow the transitions that matter to a reader:
+//! into ESTABLISHED, and into TIME-WAIT, LAST-ACK or CLOSED (the last look
+//! at a connection that ends).
 //!
 //! Time is seconds since the observer was made; the host is the network
 //! namespace the process runs in (`host1` under `ip netns exec host1`),
@@ -24,7 +30,7 @@ use std::io::{self, BufWriter};
 use std::path::Path;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
-use toytcp_core::{Event, FourTuple, Instant, State};
+use toytcp_core::{Event, FourTuple, Instant, State, Stats};
 
 /// Trace target of the real-network mode.
 pub const TARGET: &str = "toytcp_cli::net";
@@ -123,7 +129,7 @@ impl toytcp_rawsock::Observer for Observer {
         if let Some(pcap) = &self.pcap {
             let mut state = pcap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if state.error.is_none() {
-                let mut result = state.writer.write_packet(at, packet);
+                let mut result = state.writer.write_packet(crate::pcap::unix_time(at), packet);
                 if result.is_ok() && state.flushed_at.elapsed() >= PCAP_FLUSH_EVERY {
                     state.flushed_at = std::time::Instant::now();
                     result = state.writer.flush();
@@ -152,6 +158,15 @@ impl toytcp_rawsock::Observer for Observer {
     fn event(&self, tuple: FourTuple, event: &Event) {
         let now = self.clock(SystemTime::now());
         tracing::info!(target: TARGET, "{now} {} {} - {}: event {event:?}", self.host, tuple.local, tuple.remote);
+    }
+
+    fn stats(&self, tuple: FourTuple, state: State, congestion_control: &'static str, stats: &Stats) {
+        if !trace::shows_stats(state) {
+            return;
+        }
+        let now = self.clock(SystemTime::now());
+        let line = trace::stats_line(congestion_control, stats);
+        tracing::info!(target: TARGET, "{now} {} {} - {}: {line}", self.host, tuple.local, tuple.remote);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::sim::{App, Io, SimError, World, WorldConfig};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::VecDeque;
 use std::io::Write;
+use std::path::PathBuf;
 use toytcp_core::{CloseReason, ConnectionConfig, ConnectionHandle, EndpointEvent, Error, Event};
 
 /// host1's address (the book's `host1` namespace).
@@ -67,6 +68,8 @@ pub struct Options {
     /// Bytes for the client to send instead of the built-in lines
     /// (`transfer`: all at once; `echo`: line by line).
     pub input: Option<Vec<u8>>,
+    /// Write every packet of the run to this pcap file (also when the run fails).
+    pub pcap: Option<PathBuf>,
 }
 
 /// Runs one scenario, writing what the applications print to `out`.
@@ -99,8 +102,13 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
     };
     let expected: Vec<u8> = client.chunks.iter().flatten().copied().collect();
 
-    let mut world = World::new(&opts.world, &[("host1", HOST1), ("host2", HOST2)]);
-    world.run(&mut [&mut client, &mut server], out)?;
+    let config = WorldConfig { capture: opts.world.capture || opts.pcap.is_some(), ..opts.world.clone() };
+    let mut world = World::new(&config, &[("host1", HOST1), ("host2", HOST2)]);
+    let ran = world.run(&mut [&mut client, &mut server], out);
+    if let (Some(path), Some(bytes)) = (&opts.pcap, world.pcap()) {
+        std::fs::write(path, bytes).map_err(|e| SimError::Pcap(path.clone(), e))?;
+    }
+    ran?;
 
     let fail = |what: String| Err(SimError::Check(format!("{what} (at {} s of virtual time)", world.now())));
     let Some(local) = client.local else { return fail("the client never connected".into()) };

@@ -14,7 +14,12 @@
 //!
 //! Tracing (target `toytcp_cli::sim`, level INFO): one line per segment
 //! sent (`Out`) and received (`In`) in [`trace`] form, one
-//! per state transition (`SYN-SENT -> ESTABLISHED`), one per event.
+//! per state transition (`SYN-SENT -> ESTABLISHED`), one per event, and the
+//! connection's counters ([`trace::stats_line`]) after the transitions
+//! [`trace::shows_stats`] names.
+//!
+//! With [`WorldConfig::capture`] the link records every packet as it is
+//! sent, for [`World::pcap`].
 
 use crate::trace::{self, Direction};
 use core::net::{Ipv4Addr, SocketAddrV4};
@@ -22,7 +27,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
 use toytcp_core::wire;
 use toytcp_core::{
-    Connection, ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, FourTuple, Instant, State,
+    Connection, ConnectionConfig, ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, FourTuple,
+    Instant, State,
 };
 
 /// Largest IPv4 packet; the size of the transmit buffer.
@@ -45,6 +51,8 @@ pub enum SimError {
     },
     /// Writing the application's output failed (e.g. a closed pipe).
     Output(std::io::Error),
+    /// Writing the pcap file failed.
+    Pcap(std::path::PathBuf, std::io::Error),
     /// Virtual time passed the limit with work still pending.
     TimeLimit(Instant),
     /// Too many inputs without the world going quiet.
@@ -58,6 +66,7 @@ impl core::fmt::Display for SimError {
         match self {
             SimError::Call { host, what, error } => write!(f, "{host}: {what} failed: {error}"),
             SimError::Output(e) => write!(f, "cannot write output: {e}"),
+            SimError::Pcap(path, e) => write!(f, "cannot write {}: {e}", path.display()),
             SimError::TimeLimit(t) => write!(f, "still busy at the time limit (at {t} s of virtual time)"),
             SimError::Stuck(steps) => write!(f, "no progress after {steps} steps"),
             SimError::Check(msg) => f.write_str(msg),
@@ -158,6 +167,9 @@ impl Host {
                 }
             }
             tracing::info!("{}", trace::packet_line(now, self.name, Direction::Out, &packet));
+            if let Some(capture) = &mut link.capture {
+                capture.push((now, packet.clone()));
+            }
             link.queue.push_back(InFlight { arrival: now + link.latency, dst: t.dst, packet });
         }
         self.deadline = self.ep.poll_timeout();
@@ -199,6 +211,10 @@ impl Host {
             };
             if before != state {
                 tracing::info!("{now} {} {} - {}: {before} -> {state}", self.name, tuple.local, tuple.remote);
+                if trace::shows_stats(state) {
+                    let line = trace::stats_line(conn.congestion_control(), &conn.stats());
+                    tracing::info!("{now} {} {} - {}: {line}", self.name, tuple.local, tuple.remote);
+                }
             }
             self.seen.insert(h, Seen { tuple, state });
         }
@@ -235,6 +251,8 @@ struct Link {
     queue: VecDeque<InFlight>,
     /// The caller-owned buffer `poll_transmit` writes into.
     scratch: Vec<u8>,
+    /// Every packet sent with its time, when capturing.
+    capture: Option<Vec<(Instant, Vec<u8>)>>,
 }
 
 /// The application running on one host. It is started once and then sees
@@ -353,11 +371,21 @@ pub struct WorldConfig {
     pub seed: u64,
     /// Virtual time after which a run that is still busy fails.
     pub time_limit: Duration,
+    /// Every host's connection settings (MSS, congestion controller, …).
+    pub connection: ConnectionConfig,
+    /// Record every packet for [`World::pcap`].
+    pub capture: bool,
 }
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig { latency: Duration::from_millis(1), seed: 0, time_limit: Duration::from_secs(3600) }
+        WorldConfig {
+            latency: Duration::from_millis(1),
+            seed: 0,
+            time_limit: Duration::from_secs(3600),
+            connection: ConnectionConfig::default(),
+            capture: false,
+        }
     }
 }
 
@@ -382,6 +410,7 @@ impl World {
                 addr,
                 ep: Endpoint::new(EndpointConfig {
                     seed: config.seed.wrapping_add(i as u64),
+                    connection: config.connection.clone(),
                     ..EndpointConfig::default()
                 }),
                 deadline: None,
@@ -395,7 +424,12 @@ impl World {
             now: Instant::ZERO,
             time_limit: Instant::ZERO + config.time_limit,
             hosts,
-            link: Link { latency: config.latency, queue: VecDeque::new(), scratch: vec![0; MAX_PACKET] },
+            link: Link {
+                latency: config.latency,
+                queue: VecDeque::new(),
+                scratch: vec![0; MAX_PACKET],
+                capture: config.capture.then(Vec::new),
+            },
             steps: 0,
         }
     }
@@ -408,6 +442,14 @@ impl World {
     /// Host `i`.
     pub fn host(&self, i: usize) -> &Host {
         &self.hosts[i]
+    }
+
+    /// Every packet sent so far as a classic pcap file (`LINKTYPE_RAW`,
+    /// virtual time from 0), if the world was made with
+    /// [`WorldConfig::capture`].
+    pub fn pcap(&self) -> Option<Vec<u8>> {
+        let capture = self.link.capture.as_ref()?;
+        Some(crate::pcap::to_bytes(capture.iter().map(|(t, p)| (*t, p.as_slice()))))
     }
 
     /// Runs `apps[i]` on host `i` until nothing is left to do: no packet

@@ -17,8 +17,8 @@
 //! the caller decides where they go (normally a `tracing` event).
 
 use core::fmt;
-use toytcp_core::Instant;
 use toytcp_core::wire;
+use toytcp_core::{Duration, Instant, State, Stats};
 
 /// Whether a packet left or entered the host whose trace this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,57 @@ impl fmt::Display for Direction {
 /// A full trace line: `TIME HOST DIR SUMMARY`.
 pub fn packet_line(time: Instant, host: &str, dir: Direction, packet: &[u8]) -> String {
     format!("{time} {host} {dir} {}", summary(packet))
+}
+
+/// A connection's counters on one line, for the trace at state changes:
+///
+/// ```text
+/// stats cc newreno segs out 12 in 9 bytes out 11 in 0 retrans 0 (timeouts 0, fast 0) srtt 0.412ms rttvar 0.206ms rto 1000.000ms cwnd 14480 ssthresh - mss 1448 snd_wnd 64256 rcv_wnd 262144
+/// ```
+///
+/// `cc` is the congestion controller's name. Times are in milliseconds
+/// with microsecond precision (an RTT across a veth is well under a
+/// millisecond); `-` for an srtt not yet measured and an ssthresh that is
+/// still "arbitrarily high" (RFC 5681 §3.1).
+pub fn stats_line(cc: &str, s: &Stats) -> String {
+    let srtt = s.srtt.map_or_else(|| "-".to_owned(), |d| Millis(d).to_string());
+    let ssthresh = if s.ssthresh >= u32::MAX / 2 { "-".to_owned() } else { s.ssthresh.to_string() };
+    format!(
+        "stats cc {cc} segs out {} in {} bytes out {} in {} retrans {} (timeouts {}, fast {}) srtt {srtt} rttvar {} \
+         rto {} cwnd {} ssthresh {ssthresh} mss {} snd_wnd {} rcv_wnd {}",
+        s.segs_out,
+        s.segs_in,
+        s.bytes_out,
+        s.bytes_in,
+        s.retransmits,
+        s.timeouts,
+        s.fast_retransmits,
+        Millis(s.rttvar),
+        Millis(s.rto),
+        s.cwnd,
+        s.smss,
+        s.snd_wnd,
+        s.rcv_wnd,
+    )
+}
+
+/// Whether the trace shows a connection's counters after it enters
+/// `state`: on reaching ESTABLISHED (the handshake's RTT sample, the
+/// negotiated MSS) and on the way out — TIME-WAIT, LAST-ACK, CLOSED — when
+/// the transfer is over. Both drivers use it.
+pub fn shows_stats(state: State) -> bool {
+    matches!(state, State::Established | State::TimeWait | State::LastAck | State::Closed)
+}
+
+/// A duration as milliseconds with three decimals: `0.412ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct Millis(pub Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0.as_micros();
+        write!(f, "{}.{:03}ms", us / 1000, us % 1000)
+    }
 }
 
 /// The address-and-header part of a trace line for a raw IPv4 packet; see
@@ -212,6 +263,24 @@ mod tests {
             summary(&packet(&h, &[])).to_string(),
             "10.0.0.1:49152 > 10.0.1.1:40000 ACK seq 123 ack 0 win 65535 len 0 <nop,nop,sack 1 {10:20}>"
         );
+    }
+
+    #[test]
+    fn stats_keep_microseconds() {
+        let mut s = Stats { srtt: Some(Duration::from_micros(412)), ..Stats::default() };
+        s.rttvar = Duration::from_micros(206);
+        s.rto = Duration::from_secs(1);
+        s.ssthresh = u32::MAX;
+        s.cwnd = 14480;
+        s.smss = 1448;
+        let line = stats_line("newreno", &s);
+        assert!(line.starts_with("stats cc newreno segs out 0 in 0 "), "{line}");
+        assert!(line.contains(" srtt 0.412ms rttvar 0.206ms rto 1000.000ms cwnd 14480 ssthresh - mss 1448 "), "{line}");
+        s.srtt = None;
+        s.ssthresh = 28960;
+        let line = stats_line("newreno", &s);
+        assert!(line.contains(" srtt - ") && line.contains(" ssthresh 28960 "), "{line}");
+        assert_eq!(Millis(Duration::from_micros(61_234_567)).to_string(), "61234.567ms");
     }
 
     #[test]

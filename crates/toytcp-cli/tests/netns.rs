@@ -321,13 +321,6 @@ fn book_3_7_3_hello_hoge() {
 
     let on_wire = pcap::read(File::open(&wire_cap).expect("tcpdump's file")).expect("tcpdump's pcap");
     let syns = syns_from(&on_wire, HOST1);
-    eprintln!(
-        "DEBUG linktype {} records {} ipv4 {} parsed {:?}",
-        on_wire.linktype,
-        on_wire.records.len(),
-        on_wire.ipv4_packets().len(),
-        on_wire.ipv4_packets().iter().map(|p| wire::parse(p).map(|_| ()).map_err(|e| e.name())).collect::<Vec<_>>()
-    );
     assert_eq!(syns.len(), 1, "SYNs from the client on the wire: {syns:?}");
     let own = pcap::read(File::open(&own_cap).expect("--pcap file")).expect("--pcap file parses");
     assert_eq!(own.linktype, pcap::LINKTYPE_RAW);
@@ -339,6 +332,49 @@ fn book_3_7_3_hello_hoge() {
         .filter(|s| s.header.flags.contains(wire::Flags::FIN))
         .count();
     assert!(fins >= 2, "both FINs are in the client's pcap ({fins} found)");
+}
+
+/// `--mss 536` on a real network: the kernel in host2 sees MSS 536 on
+/// ToyTCP's SYN (tcpdump there), no segment it receives carries more than
+/// 536 bytes, and 2 MiB still arrive byte-exact.
+#[test]
+fn mss_536_reaches_the_kernel_peer() {
+    let Some(topo) = topology("mss_536_reaches_the_kernel_peer") else { return };
+    let scratch = Scratch::new("mss536");
+    let (input, output, wire_cap) = (scratch.path("in"), scratch.path("out"), scratch.path("host2.pcap"));
+    let len = 2 * MIB;
+    random_file(&input, len, 0x5eed_0536);
+    let mut tcpdump = Proc::start(
+        &topo,
+        "host2",
+        "tcpdump",
+        &["-n", "-U", "--immediate-mode", "-i", "host2-veth1", "-w", wire_cap.to_str().expect("utf-8 path"), "tcp"],
+        Stdio::null(),
+    );
+    tcpdump.wait_stderr("listening on", Duration::from_secs(10));
+    let listen = format!("TCP-LISTEN:{PORT},bind={HOST2},reuseaddr");
+    let sink = format!("OPEN:{},creat,trunc", output.display());
+    let mut socat = Proc::start(&topo, "host2", "socat", &["-u", &listen, &sink], Stdio::null());
+    assert!(netns::wait_for_listener(socat.child.id(), SocketAddrV4::new(HOST2, PORT), Duration::from_secs(5)));
+    let stdin = Stdio::from(File::open(&input).expect("open input"));
+    let mut client = toytcp_connect(&topo, "host1", HOST2, &["--mss", "536", "-v"], stdin);
+    let (_, trace) = client.finish_ok(Duration::from_secs(60));
+    socat.finish_ok(Duration::from_secs(20));
+    tcpdump.interrupt(Duration::from_secs(10));
+    assert_eq!(sha256(&output), sha256(&input), "the data arrived changed");
+    assert!(trace.contains(": stats cc "), "the trace shows the connection's stats:\n{trace}");
+
+    let on_wire = pcap::read(File::open(&wire_cap).expect("tcpdump's file")).expect("tcpdump's pcap");
+    let segs: Vec<wire::Segment<'_>> = on_wire.ipv4_packets().into_iter().filter_map(|p| wire::parse(p).ok()).collect();
+    let syn = segs
+        .iter()
+        .find(|s| s.src_addr == HOST1 && s.header.flags.syn() && !s.header.flags.ack())
+        .expect("ToyTCP's SYN on host2's wire");
+    assert_eq!(syn.header.options.mss, Some(536), "the MSS option the kernel peer received");
+    let sizes: Vec<usize> = segs.iter().filter(|s| s.src_addr == HOST1).map(|s| s.payload.len()).collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    assert!(largest <= 536, "a segment of {largest} bytes reached host2");
+    assert!(largest >= 536 - 40, "full segments are near the MSS (largest {largest})");
 }
 
 /// Loss on the router's forwarding path, both directions.

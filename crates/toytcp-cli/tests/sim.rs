@@ -3,7 +3,30 @@
 //! and the trace.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use toytcp_cli::pcap;
+use toytcp_core::wire;
+
+/// A file name in the temporary directory, unique to this process and `name`,
+/// removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!("toytcp-cli-sim-{}-{name}", std::process::id())))
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// Runs `toytcp-cli ARGS` with `stdin` as its input and without RUST_LOG.
 fn run_with_input(args: &[&str], stdin: &[u8]) -> Output {
@@ -126,6 +149,9 @@ fn bad_options_are_usage_errors() {
         &["sim", "--seed", "-1"],
         &["sim", "handshake", "--stdin"],
         &["sim", "--stdin"],
+        &["sim", "--pcap", "/dev/null"],
+        &["sim", "transfer", "--mss", "63"],
+        &["sim", "transfer", "--cc", "NewReno"],
         &["nosuch"],
     ] {
         let out = run(args);
@@ -187,4 +213,116 @@ fn a_failed_check_is_one_plain_line_and_exit_1() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("toytcp-cli: sim handshake (seed 0): "), "{err}");
     assert!(out.stdout.is_empty(), "nothing was connected or accepted");
+}
+
+/// `--mss 536`: the SYN announces 536 and no segment carries more than 536
+/// payload bytes (524 once the 12 bytes of timestamp option are taken out,
+/// RFC 9293 §3.7.1), checked in the trace and in the `--pcap` file, and the
+/// bytes still arrive exactly.
+#[test]
+fn mss_536_caps_every_segment_and_rides_on_the_syn() {
+    let data = random_bytes(50 * 1024, 0x5eed_0536);
+    let cap = TempFile::new("mss536.pcap");
+    let out = run_with_input(&["-v", "sim", "transfer", "--stdin", "--mss", "536", "--pcap", cap.arg()], &data);
+    assert_ok(&out);
+    assert!(out.stdout == data, "the server's output differs from stdin");
+
+    let trace = stderr(&out);
+    let syn = trace
+        .lines()
+        .find(|l| l.contains(" host1 Out ") && l.contains(" SYN seq "))
+        .unwrap_or_else(|| panic!("no SYN in the trace:\n{trace}"));
+    assert!(syn.contains(" len 0 <mss 536,"), "{syn}");
+    let lens: Vec<usize> = trace
+        .lines()
+        .filter(|l| l.contains(" host1 Out "))
+        .filter_map(|l| l.split(" len ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(lens.iter().all(|&n| n <= 536), "segment lengths {lens:?}");
+    assert_eq!(lens.iter().sum::<usize>(), data.len(), "every byte once, no retransmission on this clean link");
+
+    let capture = pcap::read(std::fs::File::open(&cap.0).expect("the pcap file")).expect("a pcap file");
+    assert_eq!(capture.linktype, pcap::LINKTYPE_RAW);
+    let segs: Vec<_> = capture.ipv4_packets().into_iter().map(|p| wire::parse(p).expect("a valid segment")).collect();
+    let client_syn = segs
+        .iter()
+        .find(|s| s.header.flags.syn() && !s.header.flags.ack())
+        .expect("the client's SYN is in the capture");
+    assert_eq!(client_syn.header.options.mss, Some(536));
+    let data_segs: Vec<usize> = segs
+        .iter()
+        .filter(|s| s.src_addr == std::net::Ipv4Addr::new(10, 0, 0, 1) && !s.payload.is_empty())
+        .map(|s| s.payload.len())
+        .collect();
+    assert!(data_segs.len() >= data.len() / 536, "{} data segments", data_segs.len());
+    assert!(data_segs.iter().all(|&n| n <= 536), "payload lengths {data_segs:?}");
+    assert_eq!(data_segs.iter().max(), Some(&(536 - 12)), "full segments fill the MSS less the timestamp option");
+}
+
+/// Without `--mss` the SYN announces the core's default and full segments
+/// are larger than 536: the test above measures the option, not a default.
+#[test]
+fn default_mss_is_larger() {
+    let data = random_bytes(20 * 1024, 0x5eed_1460);
+    let out = run_with_input(&["-v", "sim", "transfer", "--stdin"], &data);
+    assert_ok(&out);
+    let trace = stderr(&out);
+    let mss = toytcp_core::ConnectionConfig::default().mss;
+    assert!(trace.contains(&format!(" len 0 <mss {mss},")), "{trace}");
+    assert!(trace.lines().any(|l| l.contains(" host1 Out ") && l.contains(&format!(" len {} ", mss - 12))), "{trace}");
+}
+
+/// The `--pcap` file is what tcpdump reads: one line per packet sent.
+#[test]
+fn sim_pcap_is_readable_by_tcpdump() {
+    let Some(tcpdump) =
+        ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].into_iter().find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("skipped sim_pcap_is_readable_by_tcpdump: tcpdump is not installed (apt-get install -y tcpdump)");
+        return;
+    };
+    let cap = TempFile::new("tcpdump.pcap");
+    let out = run(&["sim", "echo", "--pcap", cap.arg()]);
+    assert_ok(&out);
+    let packets = pcap::read(std::fs::File::open(&cap.0).expect("pcap")).expect("parse").records.len();
+    let dump = Command::new(tcpdump).args(["-n", "-r", cap.arg()]).output().expect("run tcpdump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "tcpdump: {}", String::from_utf8_lossy(&dump.stderr));
+    assert!(String::from_utf8_lossy(&dump.stderr).contains("link-type RAW"), "{:?}", dump.stderr);
+    assert_eq!(text.lines().count(), packets, "{text}");
+    assert!(text.lines().next().is_some_and(|l| l.contains("10.0.0.1.") && l.contains("Flags [S]")), "{text}");
+    assert!(text.contains("options [mss 1460,"), "{text}");
+}
+
+/// `--cc` picks the controller; the trace's stats lines name it, and an
+/// unknown name is a usage error that lists the known ones.
+#[test]
+fn cc_flag_names_the_controller_in_the_trace() {
+    for &(name, _) in toytcp_cli::congestion::ALGORITHMS {
+        let out = run(&["-v", "sim", "transfer", "--cc", name]);
+        assert_ok(&out);
+        let trace = stderr(&out);
+        let stats: Vec<&str> = trace.lines().filter(|l| l.contains(": stats cc ")).collect();
+        assert!(stats.len() >= 4, "stats at ESTABLISHED and at the end, on both hosts:\n{trace}");
+        assert!(stats.iter().all(|l| l.contains(&format!(": stats cc {name} "))), "{trace}");
+        assert!(stats.iter().all(|l| l.contains(" srtt ") && l.contains(" cwnd ")), "{trace}");
+    }
+    let out = run(&["sim", "--cc", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let names: Vec<&str> = toytcp_cli::congestion::ALGORITHMS.iter().map(|&(n, _)| n).collect();
+    assert!(stderr(&out).contains(&format!("[possible values: {}]", names.join(", "))), "{}", stderr(&out));
+}
+
+/// The stats line keeps microseconds: with a 1 ms one-way link the
+/// handshake's RTT sample is 2 ms, shown as `srtt 2.000ms`, not rounded.
+#[test]
+fn stats_lines_show_srtt_to_the_microsecond() {
+    let out = run(&["-v", "sim", "handshake", "--latency-ms", "1"]);
+    assert_ok(&out);
+    let trace = stderr(&out);
+    let line = trace
+        .lines()
+        .find(|l| l.contains(" host1 ") && l.contains(": stats cc "))
+        .unwrap_or_else(|| panic!("no stats line:\n{trace}"));
+    assert!(line.contains(" srtt 2.000ms rttvar 1.000ms "), "{line}");
 }

@@ -65,7 +65,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
-use toytcp_core::{CloseReason, EndpointConfig, Event, FourTuple, State};
+use toytcp_core::{CloseReason, EndpointConfig, Event, FourTuple, State, Stats};
 
 /// What the driver tells an observer (CLI tracing, pcap writers).
 ///
@@ -89,6 +89,19 @@ pub trait Observer: Send + Sync + 'static {
     /// An event the core reported for a connection.
     fn event(&self, tuple: FourTuple, event: &Event) {
         let _ = (tuple, event);
+    }
+
+    /// A connection's counters ([`Connection::stats`]) and the name of its
+    /// congestion controller ([`Connection::congestion_control`]), reported
+    /// right after each [`Observer::state`] call while the connection still
+    /// exists in the endpoint: so the last report of a gracefully closed
+    /// connection comes with TIME-WAIT (active close) or LAST-ACK (passive
+    /// close), when every byte has been sent and acknowledged or is in flight.
+    ///
+    /// [`Connection::stats`]: toytcp_core::Connection::stats
+    /// [`Connection::congestion_control`]: toytcp_core::Connection::congestion_control
+    fn stats(&self, tuple: FourTuple, state: State, congestion_control: &'static str, stats: &Stats) {
+        let _ = (tuple, state, congestion_control, stats);
     }
 }
 

@@ -523,7 +523,7 @@ impl IoThread {
             seen += 1;
             let (tuple, state) = (c.four_tuple(), c.state());
             match observed.get_mut(&h) {
-                Some((_, last)) if *last == state => {}
+                Some((_, last)) if *last == state => continue,
                 Some((_, last)) => {
                     obs.state(tuple, *last, state);
                     *last = state;
@@ -534,6 +534,7 @@ impl IoThread {
                     observed.insert(h, (tuple, state));
                 }
             }
+            obs.stats(tuple, state, c.congestion_control(), &c.stats());
         }
         if seen != observed.len() {
             observed.retain(|h, (tuple, last)| {

@@ -188,6 +188,17 @@ impl TcpStream {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection no longer exists"))
     }
 
+    /// The name of the connection's congestion controller (`newreno`, …),
+    /// as chosen by [`ConnectionConfig::congestion`](toytcp_core::ConnectionConfig::congestion).
+    pub fn congestion_control(&self) -> io::Result<&'static str> {
+        let inner = self.stack.shared.lock();
+        inner
+            .ep
+            .connection(self.handle)
+            .map(|c| c.congestion_control())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection no longer exists"))
+    }
+
     fn deadline(&self, read: bool) -> Option<std::time::Instant> {
         let t = *self.timeouts.lock().unwrap_or_else(PoisonError::into_inner);
         let d = if read { t.read } else { t.write };

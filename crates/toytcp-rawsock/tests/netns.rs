@@ -213,6 +213,8 @@ struct Recorder {
     packets: Mutex<Vec<(Direction, usize)>>,
     states: Mutex<Vec<(FourTuple, State, State)>>,
     events: Mutex<Vec<Event>>,
+    /// Every stats report: the state, the controller's name, bytes acknowledged.
+    stats: Mutex<Vec<(State, &'static str, u64)>>,
 }
 
 impl Observer for Recorder {
@@ -224,6 +226,9 @@ impl Observer for Recorder {
     }
     fn event(&self, _tuple: FourTuple, event: &Event) {
         self.events.lock().unwrap().push(*event);
+    }
+    fn stats(&self, _tuple: FourTuple, state: State, congestion_control: &'static str, stats: &toytcp_core::Stats) {
+        self.stats.lock().unwrap().push((state, congestion_control, stats.bytes_acked));
     }
 }
 
@@ -264,7 +269,17 @@ fn toytcp_connects_to_kernel_and_exchanges_data() {
         let stats = c.stats().unwrap();
         assert_eq!(stats.bytes_delivered, 15);
         assert!(stats.segs_out >= 3);
+        // The default controller (NewReno until CUBIC becomes the default).
+        let cc = c.congestion_control().unwrap();
+        assert!(["newreno", "cubic"].contains(&cc), "{cc}");
         drop(c);
+        // A stats report follows every state change while the connection exists.
+        let reports = recorder.stats.lock().unwrap().clone();
+        let reported: Vec<State> = reports.iter().map(|r| r.0).collect();
+        assert_eq!(reported.first(), Some(&State::SynSent), "{reports:?}");
+        assert!(reported.contains(&State::Established), "{reports:?}");
+        assert!(reports.iter().all(|r| r.1 == cc), "{reports:?}");
+        assert!(reports.iter().any(|r| r.2 >= 11), "the data's ACK shows in a later report: {reports:?}");
         let states = recorder.states.lock().unwrap().clone();
         let transitions: Vec<(State, State)> = states.iter().map(|&(_, f, t)| (f, t)).collect();
         assert!(

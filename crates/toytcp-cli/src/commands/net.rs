@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 use toytcp_cli::observe::Observer;
 use toytcp_core::FourTuple;
+use toytcp_core::config::CongestionAlgorithm;
 use toytcp_rawsock::{Config, Stack, TcpStream};
 
 /// Size of the copy buffers.
@@ -37,6 +38,11 @@ pub struct NetArgs {
     /// Send small segments at once (disable the Nagle algorithm, RFC 9293 §3.7.4).
     #[arg(long)]
     pub nodelay: bool,
+
+    /// The congestion controller [default: the core's]; the trace's
+    /// `stats` lines name the one in use.
+    #[arg(long, value_name = "NAME", value_parser = toytcp_cli::congestion::value_parser())]
+    pub cc: Option<CongestionAlgorithm>,
 
     /// SYN retransmissions before `connect` gives up [default: 8, about 4 minutes].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=20))]
@@ -116,6 +122,9 @@ impl Net {
             endpoint.connection.syn_retries = n;
         }
         endpoint.connection.nodelay = args.nodelay;
+        if let Some(cc) = args.cc {
+            endpoint.connection.congestion = cc;
+        }
         if let Some(ms) = args.min_rto {
             endpoint.connection.min_rto = toytcp_core::Duration::from_millis(ms);
         }
