@@ -13,6 +13,8 @@ use toytcp_core::config::CongestionAlgorithm;
 pub const ALGORITHMS: &[(&str, CongestionAlgorithm)] = &[
     // RFC 5681 / RFC 6582.
     ("newreno", CongestionAlgorithm::NewReno),
+    // RFC 9438, with HyStart++ (RFC 9406).
+    ("cubic", CongestionAlgorithm::Cubic),
 ];
 
 /// The controller called `name` (case-sensitive), if there is one.

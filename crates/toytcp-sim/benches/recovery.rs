@@ -39,7 +39,7 @@
 //! one seed. The run ends with `N passed, N failed` over the targets.
 //!
 //! ToyTCP's CUBIC rows read `toytcp_cubic()` in `tests/common/recovery.rs`:
-//! until the core has `CongestionAlgorithm::Cubic` they print "n/a".
+//! with `None` there they print "n/a".
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -15,12 +15,11 @@ use toytcp_sim::bench::{
     self, BASE_PORT, Dumbbell, FlowSpec, FlowTap, PathConfig, Probe, RECEIVER_ADDR, Shared, sender_addr,
 };
 
-/// ToyTCP's CUBIC controller, once the core has one. **The one line to
-/// change when `CongestionAlgorithm::Cubic` lands** is the body below:
-/// `None` → `Some(CongestionAlgorithm::Cubic)`; the benchmark's CUBIC rows
-/// and the smoke test pick it up from here.
+/// ToyTCP's CUBIC controller (RFC 9438): the benchmark's CUBIC rows and
+/// the smoke test read it from here. `None` would skip those rows (the
+/// harness predates the controller and still compiles without it).
 pub fn toytcp_cubic() -> Option<CongestionAlgorithm> {
-    None
+    Some(CongestionAlgorithm::Cubic)
 }
 
 /// Who sends and who receives.
