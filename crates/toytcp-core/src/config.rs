@@ -68,6 +68,22 @@ pub struct ConnectionConfig {
     pub congestion: CongestionAlgorithm,
     /// Leave slow start early with HyStart++ (RFC 9406) when the RTT grows.
     pub hystart: bool,
+    /// Recover from losses with the SACK scoreboard (RFC 6675: IsLost,
+    /// pipe, NextSeg), effective only when SACK was negotiated. Off, or
+    /// without SACK, the sender uses RFC 6582 NewReno.
+    pub sack_recovery: bool,
+    /// RACK-TLP (RFC 8985): time-based loss detection with a reordering
+    /// window, and tail loss probes. Needs `sack_recovery`; when on it
+    /// replaces the DupThresh rule of RFC 6675 as the loss detector.
+    pub rack: bool,
+    /// Proportional Rate Reduction (RFC 6937, PRR-SSRB) sets the window
+    /// during SACK recovery; off, cwnd drops to ssthresh at once (RFC 6675 §5).
+    pub prr: bool,
+    /// Detect spurious retransmissions and undo their window reduction:
+    /// a retransmission timeout by the Eifel algorithm (RFC 3522, needs
+    /// timestamps), a fast recovery when D-SACKs show every retransmission
+    /// of it was unnecessary (RFC 3708).
+    pub frto: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -94,6 +110,10 @@ impl Default for ConnectionConfig {
             challenge_ack_limit: 10,
             congestion: CongestionAlgorithm::NewReno,
             hystart: true,
+            sack_recovery: true,
+            rack: true,
+            prr: true,
+            frto: true,
         }
     }
 }
