@@ -266,7 +266,7 @@ impl Connection {
                 self.loss.log.mark_head_lost();
             }
         }
-        self.tlp_on_ack(now, dsack, advanced, sacks);
+        self.tlp_on_ack(now, dsack, advanced, sacks, prior_in_flight);
         if self.in_recovery {
             if self.snd_una >= self.recover {
                 self.exit_recovery(now);
@@ -343,11 +343,15 @@ impl Connection {
         self.loss.prr_out = 0;
         self.loss.recover_fs = flight.max(1);
         self.loss.rescue_rxt = None;
+        // A retransmitted probe still in flight may be D-SACKed too: count
+        // it, or its D-SACK could undo a recovery that repaired a real loss
+        // (the bug Linux fixed in tcp_init_undo).
+        let tlp_rexmit_out = self.loss.tlp_end.is_some() && self.loss.tlp_is_retrans;
         self.loss.tlp_end = None;
         self.loss.tlp_due = false;
         self.timers.tlp = None;
         self.loss.undo_marker = self.config.frto.then_some(self.snd_una);
-        self.loss.undo_retrans = 0;
+        self.loss.undo_retrans = u32::from(tlp_rexmit_out);
         self.loss.undo_dsacked = 0;
         if !self.config.prr {
             self.cc.set_cwnd(self.cc.ssthresh());
@@ -483,7 +487,14 @@ impl Connection {
     }
 
     /// RFC 8985 §7.4: did the probe repair a loss?
-    fn tlp_on_ack(&mut self, now: Instant, dsack: Option<(SeqNum, SeqNum)>, advanced: bool, sacks: bool) {
+    fn tlp_on_ack(
+        &mut self,
+        now: Instant,
+        dsack: Option<(SeqNum, SeqNum)>,
+        advanced: bool,
+        sacks: bool,
+        prior_in_flight: u32,
+    ) {
         let Some(end) = self.loss.tlp_end else { return };
         if self.snd_una < end {
             return;
@@ -494,8 +505,7 @@ impl Connection {
             // Only the probe got through: one segment was lost and the probe
             // repaired it. Reduce the window as a recovery would have.
             self.loss.tlp_end = None;
-            let flight = self.snd_max - self.snd_una;
-            self.cc.on_congestion_event(now, flight, self.smss);
+            self.cc.on_congestion_event(now, prior_in_flight, self.smss);
             self.cc.set_cwnd(self.cc.ssthresh());
             self.cc.on_exit_recovery(now, self.smss);
         }
@@ -562,6 +572,10 @@ impl Connection {
         }
         let len = dend - start;
         let mut flags = Flags::ACK;
+        if len > 0 && dend == data_end {
+            // As a first transmission would have it (RFC 9293 §3.9.1).
+            flags = flags | Flags::PSH;
+        }
         if fin {
             flags = flags | Flags::FIN;
         }
