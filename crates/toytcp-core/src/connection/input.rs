@@ -140,6 +140,11 @@ impl Connection {
             } else {
                 self.stats.dropped_paws += 1;
                 self.ack_now = true;
+                // An old duplicate (a late original after its retransmission
+                // moved TS.Recent on): its ACK reports it as a D-SACK, as
+                // Linux does, or the sender never learns that the
+                // retransmission was spurious (RFC 2883 §4.1).
+                self.note_old_duplicate(seg);
                 return;
             }
         }

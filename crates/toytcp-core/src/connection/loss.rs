@@ -43,9 +43,9 @@ pub(super) struct LossState {
     pub log: SentLog,
     /// SACKed ranges above SND.UNA.
     pub sb: Scoreboard,
-    /// RACK.xmit_ts and RACK.end_seq of the most recently sent segment
-    /// delivered (RFC 8985 §6.1).
-    pub rack_xmit: Option<(Instant, SeqNum)>,
+    /// RACK.xmit_ts of the most recently sent segment delivered, with its
+    /// transmission number in place of RACK.end_seq (RFC 8985 §6.1).
+    pub rack_xmit: Option<(Instant, u32)>,
     /// RACK.rtt: the RTT of that segment.
     pub rack_rtt: Duration,
     /// RACK.fack: the highest sequence delivered.
@@ -93,8 +93,8 @@ impl DeliveryCtx {
     pub fn add(&self, d: &mut Delivery, s: &SentSeg) {
         d.bytes += s.end - s.start;
         let candidate = if s.flags & RETRANS == 0 {
-            if d.rtt_from.is_none_or(|(t, e)| sent_after(s.xmit, s.end, t, e)) {
-                d.rtt_from = Some((s.xmit, s.end));
+            if d.rtt_from.is_none_or(|(t, o)| sent_after(s.xmit, s.order, t, o)) {
+                d.rtt_from = Some((s.xmit, s.order));
             }
             if s.end < self.fack {
                 d.reordered = true;
@@ -105,11 +105,16 @@ impl DeliveryCtx {
             // if the ACK is not for an earlier transmission of it.
             let sent_ts = (s.xmit.as_millis() as u32).wrapping_add(self.ts_offset);
             let for_original = self.tsecr.is_some_and(|e| (e.wrapping_sub(sent_ts) as i32) < 0);
+            if for_original && s.end < self.fack {
+                // The timestamp shows the original arrived, after later
+                // data: reordering (RFC 8985 §6.2 step 3).
+                d.reordered = true;
+            }
             let too_soon = self.min_rtt.is_some_and(|m| self.now.saturating_duration_since(s.xmit) < m);
             !for_original && !too_soon
         };
-        if candidate && d.newest.is_none_or(|(t, e)| sent_after(s.xmit, s.end, t, e)) {
-            d.newest = Some((s.xmit, s.end));
+        if candidate && d.newest.is_none_or(|(t, o)| sent_after(s.xmit, s.order, t, o)) {
+            d.newest = Some((s.xmit, s.order));
         }
         if d.high.is_none_or(|h| h < s.end) {
             d.high = Some(s.end);
@@ -212,7 +217,8 @@ impl Connection {
                 continue;
             }
             let LossState { log, sb, .. } = &mut self.loss;
-            if sb.insert(left, right) > 0 {
+            let full = sb.is_full();
+            if sb.insert(left, right) > 0 || full {
                 let before = d.bytes;
                 log.mark_sacked(sb, left, right, |s| ctx.add(d, s));
                 d.sacked += d.bytes - before;
@@ -243,7 +249,12 @@ impl Connection {
             self.on_dsack(now, l, r);
         }
         if self.config.rack {
-            if d.reordered {
+            // A D-SACK shows a retransmission was unnecessary: the network
+            // reordered (or duplicated) data. Count it as reordering seen,
+            // as Linux does, or the window would stay zero (RFC 8985 §6.2
+            // step 4) whenever RACK retransmits a late segment before it
+            // arrives, and every reordering would cost a retransmission.
+            if d.reordered || dsack.is_some() {
                 self.loss.reordering_seen = true;
             }
             if let Some((t, e)) = d.newest {
@@ -308,12 +319,12 @@ impl Connection {
     /// RFC 8985 §6.2 step 5 and §6.3: marks what RACK deems lost and arms
     /// the reordering timer for what may still be only reordered.
     fn rack_detect_loss(&mut self, now: Instant) {
-        let Some((xmit, end)) = self.loss.rack_xmit else {
+        let Some((xmit, order)) = self.loss.rack_xmit else {
             self.timers.reorder = None;
             return;
         };
         let wait = self.loss.rack_rtt.saturating_add(self.reo_wnd());
-        let (marked, pending) = self.loss.log.rack_detect(xmit, end, now, wait);
+        let (marked, pending) = self.loss.log.rack_detect(xmit, order, now, wait);
         self.stats.rack_losses += u64::from(marked);
         self.timers.reorder = pending;
     }

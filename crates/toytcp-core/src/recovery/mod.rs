@@ -24,7 +24,7 @@ pub(crate) const RETRANS: u8 = 4;
 pub(crate) const REXMIT_OUT: u8 = 8;
 
 /// One transmitted segment: `[start, end)` (a FIN counts as one octet),
-/// when it was last sent, and its flags. 24 bytes.
+/// when it was last sent and in which transmission, and its flags. 24 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SentSeg {
     /// First sequence number.
@@ -33,6 +33,11 @@ pub(crate) struct SentSeg {
     pub end: SeqNum,
     /// When it was last (re)transmitted (RACK's Segment.xmit_ts).
     pub xmit: Instant,
+    /// Number of that transmission on the connection (wrapping). RACK
+    /// breaks ties between segments sent in the same microsecond with it:
+    /// RFC 8985 §6.2 uses the end sequence number, which orders a
+    /// retransmission sent just after new data the wrong way round.
+    pub order: u32,
     /// `SACKED`, `LOST`, `RETRANS`, `REXMIT_OUT`.
     pub flags: u8,
 }
@@ -56,9 +61,9 @@ impl SentSeg {
 }
 
 /// RACK's ordering of transmissions (RFC 8985 §6.2, RACK_sent_after):
-/// true when (t1, seq1) was sent after (t2, seq2).
-pub(crate) fn sent_after(t1: Instant, seq1: SeqNum, t2: Instant, seq2: SeqNum) -> bool {
-    t1 > t2 || (t1 == t2 && seq1 > seq2)
+/// true when (t1, order1) was sent after (t2, order2).
+pub(crate) fn sent_after(t1: Instant, order1: u32, t2: Instant, order2: u32) -> bool {
+    t1 > t2 || (t1 == t2 && (order1.wrapping_sub(order2) as i32) > 0)
 }
 
 /// The transmission log: one entry per segment in flight, covering
@@ -85,6 +90,8 @@ pub(crate) struct SentLog {
     /// No entry below this sequence number is lost and waiting for its
     /// retransmission (a hint for [`SentLog::next_lost`]).
     lost_hint: Option<SeqNum>,
+    /// Transmissions logged so far (wrapping): the next one's `order`.
+    transmissions: u32,
 }
 
 /// What newly delivered segments told us, gathered while processing one ACK.
@@ -97,10 +104,10 @@ pub(crate) struct Delivery {
     pub sacked: u32,
     /// Send time of the most recently sent delivered segment never
     /// retransmitted: an RTT sample safe under Karn's rule.
-    pub rtt_from: Option<(Instant, SeqNum)>,
+    pub rtt_from: Option<(Instant, u32)>,
     /// The most recently sent delivered segment, for RACK (RFC 8985 §6.2
     /// step 2); retransmitted ones only when the caller's filter let them.
-    pub newest: Option<(Instant, SeqNum)>,
+    pub newest: Option<(Instant, u32)>,
     /// A never-retransmitted segment below the previous highest delivered
     /// sequence was delivered: the network reordered (RFC 8985 §6.2 step 3).
     pub reordered: bool,
@@ -228,6 +235,8 @@ impl SentLog {
             return 0;
         }
         let top = self.segs.back().map_or(start, |s| s.end);
+        let order = self.transmissions;
+        self.transmissions = self.transmissions.wrapping_add(1);
         let mut rexmit = 0;
         if start < top {
             let rend = end.min(top);
@@ -241,13 +250,14 @@ impl SentLog {
                 let flags = s.flags | RETRANS | REXMIT_OUT;
                 self.set_flags(i, flags);
                 self.segs[i].xmit = now;
+                self.segs[i].order = order;
                 rexmit += s.len();
                 i += 1;
             }
         }
         let nstart = start.max(top);
         if nstart < end {
-            self.segs.push_back(SentSeg { start: nstart, end, xmit: now, flags: 0 });
+            self.segs.push_back(SentSeg { start: nstart, end, xmit: now, order, flags: 0 });
         }
         rexmit
     }
@@ -279,15 +289,15 @@ impl SentLog {
         }
     }
 
-    /// Marks SACKed every entry overlapping `[left, right)` that the
-    /// scoreboard now covers whole, handing each to `f`.
+    /// Marks SACKed every entry overlapping `[left, right)` that the block
+    /// or the scoreboard covers whole, handing each to `f`.
     pub(crate) fn mark_sacked(&mut self, sb: &Scoreboard, left: SeqNum, right: SeqNum, mut f: impl FnMut(&SentSeg)) {
         let mut i = self.index_after(left);
         while let Some(&s) = self.segs.get(i) {
             if s.start >= right {
                 break;
             }
-            if !s.sacked() && sb.covers(s.start, s.end) {
+            if !s.sacked() && ((left <= s.start && s.end <= right) || sb.covers(s.start, s.end)) {
                 self.set_flags(i, s.flags | SACKED);
                 f(&s);
             }
@@ -357,7 +367,7 @@ impl SentLog {
     }
 
     /// RFC 8985 §6.2 step 5 (RACK_detect_loss): every entry sent before
-    /// RACK's most recently delivered segment `(xmit, end)` is lost once
+    /// RACK's most recently delivered segment `(xmit, order)` is lost once
     /// `deadline(entry)` has passed. Returns (entries newly marked, the
     /// latest deadline still pending). Entries are ascending in sequence,
     /// and those never retransmitted also in send time, so the scan stops at
@@ -366,7 +376,7 @@ impl SentLog {
     pub(crate) fn rack_detect(
         &mut self,
         xmit: Instant,
-        end: SeqNum,
+        order: u32,
         now: Instant,
         wait: crate::time::Duration,
     ) -> (u32, Option<Instant>) {
@@ -377,7 +387,7 @@ impl SentLog {
             if s.sacked() || (s.flags & LOST != 0 && s.flags & REXMIT_OUT == 0) {
                 continue;
             }
-            if !sent_after(xmit, end, s.xmit, s.end) {
+            if !sent_after(xmit, order, s.xmit, s.order) {
                 if s.flags & RETRANS == 0 {
                     break;
                 }
@@ -496,6 +506,20 @@ mod tests {
         assert_eq!(log.pipe(400), 400);
     }
 
+    /// A block marks the segments it covers even when the scoreboard had to
+    /// forget it (range limit): the log does not depend on the limit.
+    #[test]
+    fn block_marks_segments_without_the_scoreboard() {
+        let mut log = log_of(4);
+        let sb = Scoreboard::default();
+        let mut got = Vec::new();
+        log.mark_sacked(&sb, s(50), s(300), |x| got.push(x.start));
+        // 0..100 is only partly covered: not SACKed.
+        assert_eq!(got, vec![s(100), s(200)]);
+        assert_eq!(log.sacked_bytes(), 200);
+        log.check(s(0), s(400)).unwrap();
+    }
+
     #[test]
     fn retransmission_splits_entries() {
         let mut log = log_of(3);
@@ -514,19 +538,19 @@ mod tests {
         let mut log = log_of(10);
         // Segment 5 (sent at 5 ms) delivered; RTT 20 ms, reordering window 5 ms.
         let wait = Duration::from_millis(25);
-        let (marked, pending) = log.rack_detect(t(5), s(600), t(20), wait);
+        let (marked, pending) = log.rack_detect(t(5), 5, t(20), wait);
         assert_eq!(marked, 0);
         assert_eq!(pending, Some(t(4) + wait));
-        let (marked, _) = log.rack_detect(t(5), s(600), t(30), wait);
+        let (marked, _) = log.rack_detect(t(5), 5, t(30), wait);
         assert_eq!(marked, 5);
         assert_eq!(log.lost_bytes(), 500);
         // Already lost and not retransmitted: not counted twice.
-        assert_eq!(log.rack_detect(t(5), s(600), t(40), wait).0, 0);
+        assert_eq!(log.rack_detect(t(5), 5, t(40), wait).0, 0);
         // A retransmission that is itself lost is marked again, with every
         // other entry sent before the newly delivered one.
         log.on_transmit(s(0), s(100), t(41));
-        assert_eq!(log.rack_detect(t(6), s(700), t(100), wait).0, 1);
-        assert_eq!(log.rack_detect(t(42), s(1000), t(100), wait).0, 5);
+        assert_eq!(log.rack_detect(t(6), 6, t(100), wait).0, 1);
+        assert_eq!(log.rack_detect(t(42), 11, t(100), wait).0, 5);
         log.check(s(0), s(1000)).unwrap();
     }
 

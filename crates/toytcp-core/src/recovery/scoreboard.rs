@@ -11,7 +11,10 @@
 //! is hit only delays what we learn about the newest data. Forgetting is
 //! always safe: data not known to be SACKed is at worst retransmitted again
 //! (RFC 6675 §1: SACK information is advisory), and SACKed data is never
-//! dropped from the send buffer before the cumulative ACK covers it.
+//! dropped from the send buffer before the cumulative ACK covers it. The
+//! per-segment SACKed flags of the transmission log do not depend on this
+//! limit: a block always marks the segments it covers whole, so a forgotten
+//! range only loses the coverage of segments SACKed in pieces.
 
 use crate::seq::SeqNum;
 
@@ -29,6 +32,13 @@ impl Scoreboard {
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
+    }
+
+    /// True when the range limit is reached: a new distinct range may be
+    /// forgotten, and the transmission log must take a block's coverage
+    /// from the block itself.
+    pub(crate) fn is_full(&self) -> bool {
+        self.ranges.len() >= MAX_RANGES
     }
 
     /// The SACKed ranges, ascending.
