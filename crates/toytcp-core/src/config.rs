@@ -30,7 +30,12 @@ pub struct ConnectionConfig {
     pub send_buffer: usize,
     /// Receive buffer capacity in bytes; bounds the advertised window.
     pub recv_buffer: usize,
-    /// Most out-of-order ranges (holes) kept for reassembly.
+    /// Most out-of-order ranges (holes) kept for reassembly. A sender in
+    /// slow start can lose every other segment of a window when it
+    /// overflows a queue: 256 ranges hold such a window of 512 segments (the
+    /// range list costs 16 bytes per range, only while data is held out of
+    /// order). With 32, out-of-order data was dropped in a 100 Mbit/s,
+    /// 20 ms simulator run and had to be sent again (NOTES-recovery.md).
     pub max_ooo_ranges: usize,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scale: bool,
@@ -92,7 +97,7 @@ impl Default for ConnectionConfig {
             mss: 1460,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
-            max_ooo_ranges: 32,
+            max_ooo_ranges: 256,
             window_scale: true,
             sack: true,
             timestamps: true,

@@ -285,7 +285,7 @@ impl Connection {
                 self.prr_on_ack(d.bytes);
             }
         } else if self.loss.log.lost_bytes() > 0 && self.snd_una >= self.recover {
-            self.enter_recovery(now);
+            self.enter_recovery(now, prior_in_flight);
             self.prr_on_ack(d.bytes);
         } else if d.bytes > 0 {
             self.cc.on_ack(&AckEvent {
@@ -334,16 +334,23 @@ impl Connection {
         if !self.rack_on() || self.snd_una == self.snd_max {
             return;
         }
+        let prior_in_flight = self.pipe();
         self.rack_detect_loss(now);
         if !self.in_recovery && self.loss.log.lost_bytes() > 0 && self.snd_una >= self.recover {
-            self.enter_recovery(now);
+            self.enter_recovery(now, prior_in_flight);
             self.prr_on_ack(0);
         }
     }
 
-    /// RFC 6675 §5 step 4 / RFC 6937 §3: recovery begins.
-    fn enter_recovery(&mut self, now: Instant) {
-        let flight = self.snd_max - self.snd_una;
+    /// RFC 6675 §5 step 4 / RFC 6937 §3: recovery begins. The flight
+    /// handed to the controller (and PRR's RecoverFS) is pipe before the
+    /// loss was marked, the data actually in the network: SND.MAX − SND.UNA
+    /// also counts SACKed data and lost data not yet repaired, and after a
+    /// long recovery it can be many times the path's capacity, which would
+    /// set ssthresh far too high (RFC 6937 §3 notes the same for RecoverFS;
+    /// Linux bases ssthresh on cwnd).
+    fn enter_recovery(&mut self, now: Instant, pipe: u32) {
+        let flight = pipe.max(self.smss);
         self.cc.on_congestion_event(now, flight, self.smss);
         self.in_recovery = true;
         self.recover = self.snd_max;
