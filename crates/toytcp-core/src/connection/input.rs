@@ -73,7 +73,9 @@ impl Connection {
         if ack_ok {
             self.snd_una = h.ack;
             self.snd_nxt = self.snd_nxt.max(self.snd_una);
-            self.sample_rtt(now, seg, &Delivery::default(), true);
+            if self.sample_rtt(now, seg, &Delivery::default(), true).is_some() {
+                self.update_pto();
+            }
             self.timers.rto = None;
             self.retries = 0;
             self.stalled_since = None;
@@ -376,6 +378,9 @@ impl Connection {
         let sacks = !h.options.sacks().is_empty();
         let dsack = if sack_mode && sacks { self.take_sack_blocks(seg, &ctx, &mut delivery) } else { None };
         let rtt_sample = self.sample_rtt(now, seg, &delivery, advanced);
+        if rtt_sample.is_some() {
+            self.update_pto();
+        }
         if advanced {
             // The backed-off RTO is kept until a valid RTT sample: an ACK
             // of retransmitted data (Karn) leaves it (RFC 9293 §3.8.2,

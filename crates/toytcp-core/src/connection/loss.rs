@@ -69,6 +69,8 @@ pub(super) struct LossState {
     pub tlp_is_retrans: bool,
     /// The probe timeout fired: send a probe on the next `poll_transmit`.
     pub tlp_due: bool,
+    /// 2 × SRTT in microseconds (1 s before any sample), the PTO base.
+    pub pto_us: u64,
     /// SND.UNA when the current fast recovery began (RFC 3708 undo), with
     /// the retransmissions sent since and how many were D-SACKed.
     pub undo_marker: Option<SeqNum>,
@@ -76,6 +78,13 @@ pub(super) struct LossState {
     pub undo_dsacked: u32,
     /// Our TSval when the first retransmission after an RTO went out (RFC 3522).
     pub rto_tsval: Option<u32>,
+}
+
+impl LossState {
+    /// Nothing sent yet; the PTO base is the RFC 8985 §7.2 default of 1 s.
+    pub fn new() -> Self {
+        LossState { pto_us: PTO_NO_RTT.as_micros() as u64, ..LossState::default() }
+    }
 }
 
 /// What classifying a delivered segment needs (RFC 8985 §6.2 steps 2–3).
@@ -120,6 +129,15 @@ impl DeliveryCtx {
             d.high = Some(s.end);
         }
     }
+}
+
+/// RFC 8985 §6.2 step 4: the reordering window once reordering has been
+/// seen (or before DupThresh segments are SACKed): min_RTT / 4 times the
+/// D-SACK multiplier, at most SRTT.
+fn reo_wnd_of(rtt: &crate::rtt::RttEstimator, extra: u8) -> Duration {
+    let Some(min_rtt) = rtt.min_rtt() else { return Duration::ZERO };
+    let wnd = (min_rtt / 4).saturating_mul(u32::from(extra) + 1);
+    rtt.srtt().map_or(wnd, |s| wnd.min(s))
 }
 
 impl Connection {
@@ -301,19 +319,6 @@ impl Connection {
                 app_limited,
             });
         }
-        if advanced {
-            self.arm_tlp(now);
-        }
-    }
-
-    /// RFC 8985 §6.2 step 4: the reordering window.
-    fn reo_wnd(&self) -> Duration {
-        if !self.loss.reordering_seen && (self.recovering() || self.loss.log.sacked_segs() >= DUP_THRESH) {
-            return Duration::ZERO;
-        }
-        let Some(min_rtt) = self.rtt.min_rtt() else { return Duration::ZERO };
-        let wnd = (min_rtt / 4).saturating_mul(u32::from(self.loss.reo_wnd_extra) + 1);
-        self.rtt.srtt().map_or(wnd, |s| wnd.min(s))
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: marks what RACK deems lost and arms
@@ -323,7 +328,12 @@ impl Connection {
             self.timers.reorder = None;
             return;
         };
-        let wait = self.loss.rack_rtt.saturating_add(self.reo_wnd());
+        // The window is computed only if some segment is a candidate (not
+        // in the common case of an ACK without holes).
+        let zero = !self.loss.reordering_seen && (self.recovering() || self.loss.log.sacked_segs() >= DUP_THRESH);
+        let (rtt, extra) = (&self.rtt, self.loss.reo_wnd_extra);
+        let rack_rtt = self.loss.rack_rtt;
+        let wait = move || rack_rtt.saturating_add(if zero { Duration::ZERO } else { reo_wnd_of(rtt, extra) });
         let (marked, pending) = self.loss.log.rack_detect(xmit, order, now, wait);
         self.stats.rack_losses += u64::from(marked);
         self.timers.reorder = pending;
@@ -481,20 +491,23 @@ impl Connection {
         {
             return;
         }
-        let pto = match self.rtt.srtt() {
-            Some(srtt) => {
-                let mut pto = srtt.saturating_mul(2);
-                if self.snd_max - self.snd_una <= self.smss {
-                    pto = pto.saturating_add(WC_DEL_ACK);
-                }
-                pto
-            }
-            None => PTO_NO_RTT,
-        };
-        let at = now + pto;
+        // 2 × SRTT in microseconds, cached by `update_pto` at each RTT sample
+        // (this runs for every new segment sent).
+        let mut pto = self.loss.pto_us;
+        if self.snd_max - self.snd_una <= self.smss {
+            pto = pto.saturating_add(WC_DEL_ACK.as_micros() as u64);
+        }
+        let at = Instant::from_micros(now.as_micros().saturating_add(pto));
         if self.timers.rto.is_none_or(|rto| at < rto) {
             self.timers.tlp = Some(at);
         }
+    }
+
+    /// Recomputes the cached base PTO, 2 × SRTT (RFC 8985 §7.2), after an
+    /// RTT sample.
+    pub(super) fn update_pto(&mut self) {
+        let pto = self.rtt.srtt().map_or(PTO_NO_RTT, |s| s.saturating_mul(2));
+        self.loss.pto_us = u64::try_from(pto.as_micros()).unwrap_or(u64::MAX);
     }
 
     /// The probe timeout fired (RFC 8985 §7.3): a probe goes out next.

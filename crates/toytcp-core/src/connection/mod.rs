@@ -236,7 +236,7 @@ impl Connection {
             in_recovery: false,
             recover: iss,
             rexmit_pending: false,
-            loss: loss::LossState::default(),
+            loss: loss::LossState::new(),
             ack_now: false,
             unacked_bytes: 0,
             last_sack_offset: None,

@@ -378,8 +378,10 @@ impl SentLog {
         xmit: Instant,
         order: u32,
         now: Instant,
-        wait: crate::time::Duration,
+        wait: impl FnOnce() -> crate::time::Duration,
     ) -> (u32, Option<Instant>) {
+        let mut wait = Some(wait);
+        let mut waited = None;
         let mut marked = 0;
         let mut pending: Option<Instant> = None;
         for i in 0..self.segs.len() {
@@ -393,6 +395,7 @@ impl SentLog {
                 }
                 continue;
             }
+            let wait = *waited.get_or_insert_with(|| wait.take().map_or(crate::time::Duration::ZERO, |f| f()));
             let deadline = s.xmit + wait;
             if deadline <= now {
                 if self.mark_lost(i) {
@@ -538,19 +541,19 @@ mod tests {
         let mut log = log_of(10);
         // Segment 5 (sent at 5 ms) delivered; RTT 20 ms, reordering window 5 ms.
         let wait = Duration::from_millis(25);
-        let (marked, pending) = log.rack_detect(t(5), 5, t(20), wait);
+        let (marked, pending) = log.rack_detect(t(5), 5, t(20), || wait);
         assert_eq!(marked, 0);
         assert_eq!(pending, Some(t(4) + wait));
-        let (marked, _) = log.rack_detect(t(5), 5, t(30), wait);
+        let (marked, _) = log.rack_detect(t(5), 5, t(30), || wait);
         assert_eq!(marked, 5);
         assert_eq!(log.lost_bytes(), 500);
         // Already lost and not retransmitted: not counted twice.
-        assert_eq!(log.rack_detect(t(5), 5, t(40), wait).0, 0);
+        assert_eq!(log.rack_detect(t(5), 5, t(40), || wait).0, 0);
         // A retransmission that is itself lost is marked again, with every
         // other entry sent before the newly delivered one.
         log.on_transmit(s(0), s(100), t(41));
-        assert_eq!(log.rack_detect(t(6), 6, t(100), wait).0, 1);
-        assert_eq!(log.rack_detect(t(42), 11, t(100), wait).0, 5);
+        assert_eq!(log.rack_detect(t(6), 6, t(100), || wait).0, 1);
+        assert_eq!(log.rack_detect(t(42), 11, t(100), || wait).0, 5);
         log.check(s(0), s(1000)).unwrap();
     }
 
