@@ -341,6 +341,14 @@ impl Connection {
         let ack = h.ack;
         let seg_wnd = u32::from(h.window) << self.snd_wscale;
         self.probes_unanswered = 0;
+        if ack == self.snd_una && self.snd_una == self.snd_max && h.options.sacks().is_empty() {
+            // Nothing outstanding (a receiver's common case, once per data
+            // segment): no loss recovery to run, only the window update. (A
+            // D-SACK for data already acknowledged still goes the long way:
+            // it may undo a recovery.)
+            self.update_send_window(h.seq, ack, seg_wnd);
+            return;
+        }
         let sack_mode = self.sack_mode();
         let prior_in_flight = self.pipe();
         let app_limited = self.app_limited(prior_in_flight);
@@ -434,10 +442,14 @@ impl Connection {
             }
             self.signal_writable();
         }
-        // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
-        if self.snd_wl1 < h.seq || (self.snd_wl1 == h.seq && self.snd_wl2 <= ack) {
+        self.update_send_window(h.seq, ack, seg_wnd);
+    }
+
+    /// Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
+    fn update_send_window(&mut self, seq: SeqNum, ack: SeqNum, seg_wnd: u32) {
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             self.snd_wnd = seg_wnd;
-            self.snd_wl1 = h.seq;
+            self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             self.max_snd_wnd = self.max_snd_wnd.max(seg_wnd);
             if seg_wnd > 0 {

@@ -506,8 +506,10 @@ impl Connection {
     /// Recomputes the cached base PTO, 2 × SRTT (RFC 8985 §7.2), after an
     /// RTT sample.
     pub(super) fn update_pto(&mut self) {
-        let pto = self.rtt.srtt().map_or(PTO_NO_RTT, |s| s.saturating_mul(2));
-        self.loss.pto_us = u64::try_from(pto.as_micros()).unwrap_or(u64::MAX);
+        self.loss.pto_us = match self.rtt.srtt_nanos() {
+            Some(ns) => ns / 500, // 2 × SRTT, in microseconds
+            None => PTO_NO_RTT.as_micros() as u64,
+        };
     }
 
     /// The probe timeout fired (RFC 8985 §7.3): a probe goes out next.
@@ -572,7 +574,8 @@ impl Connection {
     /// RFC 6675 §4 NextSeg, rules (1), or with `rule34` rules (3) and (4),
     /// as cwnd − pipe allows.
     pub(super) fn sack_retransmit(&mut self, now: Instant, buf: &mut [u8], rule34: bool) -> Option<Transmit> {
-        if self.cwnd_room() == 0 {
+        // Called on every `poll_transmit`: nothing deemed lost is the common case.
+        if (!rule34 && self.loss.log.lost_bytes() == 0) || self.cwnd_room() == 0 {
             return None;
         }
         let seg = if !rule34 {
