@@ -328,6 +328,12 @@ impl Connection {
             self.timers.reorder = None;
             return;
         };
+        if self.loss.log.rack_idle(xmit, order) {
+            // The common case without holes: nothing sent before RACK's
+            // segment is outstanding.
+            self.timers.reorder = None;
+            return;
+        }
         // The window is computed only if some segment is a candidate (not
         // in the common case of an ACK without holes).
         let zero = !self.loss.reordering_seen && (self.recovering() || self.loss.log.sacked_segs() >= DUP_THRESH);

@@ -166,10 +166,12 @@ impl SentLog {
     }
 
     /// RFC 6675 §4 SetPipe for a flight of `flight` octets.
+    #[inline]
     pub(crate) fn pipe(&self, flight: u32) -> u32 {
         flight.saturating_sub(self.sacked).saturating_sub(self.lost).saturating_add(self.rexmit_out)
     }
 
+    #[inline]
     fn unaccount(&mut self, s: SentSeg) {
         if s.sacked() {
             self.sacked -= s.len();
@@ -183,6 +185,7 @@ impl SentLog {
         }
     }
 
+    #[inline]
     fn account(&mut self, s: SentSeg) {
         if s.sacked() {
             self.sacked += s.len();
@@ -230,6 +233,7 @@ impl SentLog {
     /// (beyond the last entry) is appended, anything below it is a
     /// retransmission of the entries it covers. Returns the number of
     /// octets that were retransmitted.
+    #[inline]
     pub(crate) fn on_transmit(&mut self, start: SeqNum, end: SeqNum, now: Instant) -> u32 {
         if start.diff(end) >= 0 {
             return 0;
@@ -264,6 +268,7 @@ impl SentLog {
 
     /// SND.UNA advanced to `una`: drops the acknowledged entries and hands
     /// the newly delivered ones (those not SACKed before) to `f`.
+    #[inline]
     pub(crate) fn ack_to(&mut self, una: SeqNum, mut f: impl FnMut(&SentSeg)) {
         while let Some(&s) = self.segs.front() {
             if s.start >= una {
@@ -364,6 +369,14 @@ impl SentLog {
                 self.set_flags(i, s.flags & !LOST);
             }
         }
+    }
+
+    /// True when RACK has nothing to look at: the first entry was never
+    /// retransmitted, is neither SACKed nor lost, and was not sent before
+    /// `(xmit, order)`, so [`SentLog::rack_detect`] would stop there.
+    #[inline]
+    pub(crate) fn rack_idle(&self, xmit: Instant, order: u32) -> bool {
+        self.segs.front().is_none_or(|s| s.flags == 0 && !sent_after(xmit, order, s.xmit, s.order))
     }
 
     /// RFC 8985 §6.2 step 5 (RACK_detect_loss): every entry sent before
