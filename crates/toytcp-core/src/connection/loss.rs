@@ -592,7 +592,9 @@ impl Connection {
             if self.loss.rescue_rxt.is_some() {
                 return None;
             }
-            let s = self.loss.log.highest_unsacked()?;
+            // The tail of the window that was in flight when recovery began
+            // (new data sent since is not what the rescue is for).
+            let s = self.loss.log.highest_unsacked_below(self.recover)?;
             if s.flags & RETRANS != 0 {
                 return None;
             }

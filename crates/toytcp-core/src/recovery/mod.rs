@@ -443,10 +443,10 @@ impl SentLog {
         self.segs.iter().take_while(|s| s.end <= high_ack).find(|s| s.flags & (SACKED | RETRANS) == 0).copied()
     }
 
-    /// The highest entry not SACKed (RFC 6675 §4 NextSeg rule (4), the
-    /// rescue retransmission).
-    pub(crate) fn highest_unsacked(&self) -> Option<SentSeg> {
-        self.segs.iter().rev().find(|s| !s.sacked()).copied()
+    /// The highest entry below `limit` not SACKed (RFC 6675 §4 NextSeg
+    /// rule (4), the rescue retransmission).
+    pub(crate) fn highest_unsacked_below(&self, limit: SeqNum) -> Option<SentSeg> {
+        self.segs.iter().rev().skip_while(|s| s.end > limit).find(|s| !s.sacked()).copied()
     }
 
     /// Checks the log against `[snd_una, snd_max)`, and its counters.
