@@ -84,10 +84,12 @@ pub struct ConnectionConfig {
     /// Proportional Rate Reduction (RFC 6937, PRR-SSRB) sets the window
     /// during SACK recovery; off, cwnd drops to ssthresh at once (RFC 6675 §5).
     pub prr: bool,
-    /// Detect spurious retransmissions and undo their window reduction:
-    /// a retransmission timeout by the Eifel algorithm (RFC 3522, needs
-    /// timestamps), a fast recovery when D-SACKs show every retransmission
-    /// of it was unnecessary (RFC 3708).
+    /// Detect spurious retransmissions and undo their window reduction
+    /// (RFC 4015 §3), on SACK connections with `sack_recovery`: a
+    /// retransmission timeout by the Eifel algorithm (RFC 3522) when
+    /// timestamps are on, by F-RTO (RFC 5682 §3, SACK-enhanced) when they
+    /// are off; a fast recovery when D-SACKs show that every retransmission
+    /// of it was unnecessary (RFC 3708). (Eifel also works for NewReno.)
     pub frto: bool,
 }
 

@@ -1,7 +1,7 @@
 //! Sender-side loss recovery with SACK: the RFC 6675 scoreboard and
 //! NextSeg, RACK-TLP (RFC 8985), PRR (RFC 6937), and the undo of spurious
 //! window reductions (RFC 3522 Eifel after an RTO, RFC 3708 D-SACK after a
-//! fast recovery).
+//! fast recovery, F-RTO RFC 5682 after an RTO without timestamps).
 //!
 //! Connections without SACK (or with `sack_recovery` off) keep RFC 6582
 //! NewReno in `input.rs`; there DeliveredData could only be guessed from
@@ -78,6 +78,11 @@ pub(super) struct LossState {
     pub undo_dsacked: u32,
     /// Our TSval when the first retransmission after an RTO went out (RFC 3522).
     pub rto_tsval: Option<u32>,
+    /// F-RTO (RFC 5682 §3, SACK-enhanced), for connections without
+    /// timestamps: 1 waits for the first ACK after the RTO retransmission,
+    /// 2 has sent new data instead of retransmitting and waits for the
+    /// second; 0 off.
+    pub frto: u8,
 }
 
 impl LossState {
@@ -95,6 +100,8 @@ pub(super) struct DeliveryCtx {
     pub ts_offset: u32,
     pub min_rtt: Option<Duration>,
     pub fack: SeqNum,
+    /// RFC 6582 `recover` (F-RTO asks about data below it).
+    pub recover: SeqNum,
 }
 
 impl DeliveryCtx {
@@ -102,6 +109,9 @@ impl DeliveryCtx {
     pub fn add(&self, d: &mut Delivery, s: &SentSeg) {
         d.bytes += s.end - s.start;
         let candidate = if s.flags & RETRANS == 0 {
+            if s.end <= self.recover {
+                d.original_below_recover = true;
+            }
             if d.rtt_from.is_none_or(|(t, o)| sent_after(s.xmit, s.order, t, o)) {
                 d.rtt_from = Some((s.xmit, s.order));
             }
@@ -200,6 +210,7 @@ impl Connection {
             ts_offset: self.ts_offset,
             min_rtt: self.rtt.min_rtt(),
             fack: self.loss.fack.unwrap_or(self.snd_una).max(self.snd_una),
+            recover: self.recover,
         }
     }
 
@@ -265,6 +276,9 @@ impl Connection {
         }
         if let Some((l, r)) = dsack {
             self.on_dsack(now, l, r);
+        }
+        if self.loss.frto != 0 {
+            self.frto_on_ack(d, advanced);
         }
         if self.config.rack {
             // A D-SACK shows a retransmission was unnecessary: the network
@@ -474,10 +488,38 @@ impl Connection {
         }
     }
 
+    /// F-RTO's ACK processing (RFC 5682 §3, SACK-enhanced version).
+    fn frto_on_ack(&mut self, d: &Delivery, advanced: bool) {
+        if self.loss.frto == 1 {
+            // Step 2: the first ACK. A duplicate ACK, or one covering the
+            // whole flight, says nothing; otherwise send new data (up to
+            // two segments, which is what slow start's cwnd now allows)
+            // instead of retransmitting, if there is new data to send.
+            let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
+            let new_data = data_end > self.snd_max && self.snd_wnd > self.snd_max - self.snd_una;
+            self.loss.frto = if advanced && self.snd_una < self.recover && new_data { 2 } else { 0 };
+            return;
+        }
+        // Step 3: the second ACK. If it delivers data sent before the
+        // timeout and never retransmitted, the originals were not lost.
+        self.loss.frto = 0;
+        if d.original_below_recover {
+            self.stats.spurious_undos += 1;
+            tracing::debug!(conn = %self.tuple.local, "retransmission timeout was spurious (F-RTO): undo");
+            self.cc.undo();
+            self.rtt.reset_backoff();
+            self.recover = self.snd_una;
+            self.loss.log.clear_unretransmitted_losses();
+        }
+    }
+
     /// The retransmission timer expired on a SACK connection (RFC 6675
     /// §5.1): keep the scoreboard, deem everything not SACKed lost, and
-    /// let NextSeg resend it, SACKed data excluded, as cwnd allows.
-    pub(super) fn sack_on_rto(&mut self) {
+    /// let NextSeg resend it, SACKed data excluded, as cwnd allows. F-RTO
+    /// is armed after a first timeout outside recovery when timestamps are
+    /// off (with them, Eifel decides, `check_spurious_rto`).
+    pub(super) fn sack_on_rto(&mut self, was_in_recovery: bool) {
+        self.loss.frto = u8::from(self.config.frto && !self.ts_ok && !was_in_recovery && self.retries == 1);
         self.loss.log.mark_all_lost();
         self.loss.tlp_end = None;
         self.loss.tlp_due = false;
@@ -580,8 +622,9 @@ impl Connection {
     /// RFC 6675 §4 NextSeg, rules (1), or with `rule34` rules (3) and (4),
     /// as cwnd − pipe allows.
     pub(super) fn sack_retransmit(&mut self, now: Instant, buf: &mut [u8], rule34: bool) -> Option<Transmit> {
-        // Called on every `poll_transmit`: nothing deemed lost is the common case.
-        if (!rule34 && self.loss.log.lost_bytes() == 0) || self.cwnd_room() == 0 {
+        // Called on every `poll_transmit`: nothing deemed lost is the common
+        // case. F-RTO step 2b sends new data before any more retransmission.
+        if (!rule34 && self.loss.log.lost_bytes() == 0) || self.loss.frto == 2 || self.cwnd_room() == 0 {
             return None;
         }
         let seg = if !rule34 {

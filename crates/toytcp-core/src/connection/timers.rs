@@ -160,6 +160,7 @@ impl Connection {
         }
         let flight = self.snd_max - self.snd_una;
         self.cc.on_rto(now, flight, self.smss);
+        let was_in_recovery = self.in_recovery;
         self.in_recovery = false;
         self.dupacks = 0;
         self.limited_transmit_bytes = 0;
@@ -173,7 +174,7 @@ impl Connection {
             self.snd_nxt = self.iss;
         } else if self.sack_mode() {
             // RFC 6675 §5.1: SACKed data is not sent again.
-            self.sack_on_rto();
+            self.sack_on_rto(was_in_recovery);
         } else {
             self.snd_nxt = self.snd_una;
         }

@@ -113,6 +113,9 @@ pub(crate) struct Delivery {
     pub reordered: bool,
     /// Highest end sequence delivered by this ACK.
     pub high: Option<SeqNum>,
+    /// A never-retransmitted segment below RFC 6582 `recover` was delivered
+    /// (F-RTO, RFC 5682 §3 step 3).
+    pub original_below_recover: bool,
 }
 
 impl SentLog {
