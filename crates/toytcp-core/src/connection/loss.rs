@@ -274,6 +274,26 @@ impl Connection {
         if let Some(h) = d.high {
             self.loss.fack = Some(self.loss.fack.map_or(h, |f| f.max(h)));
         }
+        if dsack.is_none()
+            && !self.in_recovery
+            && self.loss.frto == 0
+            && self.loss.tlp_end.is_none()
+            && self.loss.log.is_clean()
+            && self.config.rack
+        {
+            // The common case: nothing SACKed, lost or retransmitted in
+            // flight, so RACK has no candidate (everything outstanding was
+            // sent after what this ACK delivered), no probe is pending and
+            // no recovery can start. Only RACK's state and the window move.
+            if d.bytes > 0 && !self.recovering() {
+                // A late segment delivered here still shows reordering.
+                self.loss.reordering_seen |= d.reordered;
+                self.rack_update(now, d);
+                self.timers.reorder = None;
+                self.grow_cwnd(now, d.bytes, prior_in_flight, app_limited, rtt);
+                return;
+            }
+        }
         if let Some((l, r)) = dsack {
             self.on_dsack(now, l, r);
         }
@@ -289,12 +309,7 @@ impl Connection {
             if d.reordered || dsack.is_some() {
                 self.loss.reordering_seen = true;
             }
-            if let Some((t, e)) = d.newest {
-                self.loss.rack_rtt = now.saturating_duration_since(t);
-                if self.loss.rack_xmit.is_none_or(|(rt, re)| sent_after(t, e, rt, re)) {
-                    self.loss.rack_xmit = Some((t, e));
-                }
-            }
+            self.rack_update(now, d);
             if dsack.is_some() && self.loss.dsack_round.is_none_or(|r| self.snd_una >= r) {
                 // RFC 8985 §6.2 step 4: widen the reordering window.
                 self.loss.reo_wnd_extra = self.loss.reo_wnd_extra.saturating_add(1);
@@ -320,19 +335,42 @@ impl Connection {
             self.enter_recovery(now, prior_in_flight);
             self.prr_on_ack(d.bytes);
         } else if d.bytes > 0 {
-            self.cc.on_ack(&AckEvent {
-                now,
-                delivered: d.bytes,
-                prior_in_flight,
-                smss: self.smss,
-                rtt,
-                min_rtt: self.rtt.min_rtt(),
-                srtt: self.rtt.srtt(),
-                snd_una: self.snd_una,
-                snd_nxt: self.snd_max,
-                app_limited,
-            });
+            self.grow_cwnd(now, d.bytes, prior_in_flight, app_limited, rtt);
         }
+    }
+
+    /// RFC 8985 §6.2 step 2: RACK.xmit_ts and RACK.rtt from the most
+    /// recently sent segment this ACK delivered.
+    fn rack_update(&mut self, now: Instant, d: &Delivery) {
+        if let Some((t, o)) = d.newest {
+            self.loss.rack_rtt = now.saturating_duration_since(t);
+            if self.loss.rack_xmit.is_none_or(|(rt, ro)| sent_after(t, o, rt, ro)) {
+                self.loss.rack_xmit = Some((t, o));
+            }
+        }
+    }
+
+    /// Outside recovery the controller grows the window by what was delivered.
+    fn grow_cwnd(
+        &mut self,
+        now: Instant,
+        delivered: u32,
+        prior_in_flight: u32,
+        app_limited: bool,
+        rtt: Option<Duration>,
+    ) {
+        self.cc.on_ack(&AckEvent {
+            now,
+            delivered,
+            prior_in_flight,
+            smss: self.smss,
+            rtt,
+            min_rtt: self.rtt.min_rtt(),
+            srtt: self.rtt.srtt(),
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_max,
+            app_limited,
+        });
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: marks what RACK deems lost and arms

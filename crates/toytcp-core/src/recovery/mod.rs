@@ -153,6 +153,13 @@ impl SentLog {
         self.segs.back().copied()
     }
 
+    /// Nothing in flight is SACKed, deemed lost, or a retransmission still
+    /// counted in pipe.
+    #[inline]
+    pub(crate) fn is_clean(&self) -> bool {
+        self.sacked == 0 && self.lost == 0 && self.rexmit_out == 0
+    }
+
     /// SACKed bytes.
     pub(crate) fn sacked_bytes(&self) -> u32 {
         self.sacked
