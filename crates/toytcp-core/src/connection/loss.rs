@@ -58,23 +58,28 @@ pub(super) struct LossState {
     pub reo_wnd_persist: u8,
     /// RACK.dsack_round.
     pub dsack_round: Option<SeqNum>,
-    /// PRR (RFC 6937 §3): prr_delivered, prr_out, RecoverFS.
+    /// PRR (RFC 6937 §3) prr_delivered: bytes delivered since recovery began.
     pub prr_delivered: u32,
+    /// PRR prr_out: bytes sent since recovery began.
     pub prr_out: u32,
+    /// PRR RecoverFS: pipe when recovery began.
     pub recover_fs: u32,
     /// RFC 6675 RescueRxt.
     pub rescue_rxt: Option<SeqNum>,
-    /// TLP.end_seq and TLP.is_retrans (RFC 8985 §7.1).
+    /// TLP.end_seq (RFC 8985 §7.1): SND.MAX after the probe, while its
+    /// outcome is open.
     pub tlp_end: Option<SeqNum>,
+    /// TLP.is_retrans: the probe resent old data.
     pub tlp_is_retrans: bool,
     /// The probe timeout fired: send a probe on the next `poll_transmit`.
     pub tlp_due: bool,
     /// 2 × SRTT in microseconds (1 s before any sample), the PTO base.
     pub pto_us: u64,
-    /// SND.UNA when the current fast recovery began (RFC 3708 undo), with
-    /// the retransmissions sent since and how many were D-SACKed.
+    /// SND.UNA when the current fast recovery began (RFC 3708 undo).
     pub undo_marker: Option<SeqNum>,
+    /// Retransmissions sent since then.
     pub undo_retrans: u32,
+    /// Of which D-SACKed (in segments).
     pub undo_dsacked: u32,
     /// Our TSval when the first retransmission after an RTO went out (RFC 3522).
     pub rto_tsval: Option<u32>,
@@ -95,10 +100,15 @@ impl LossState {
 /// What classifying a delivered segment needs (RFC 8985 §6.2 steps 2–3).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DeliveryCtx {
+    /// When the ACK arrived.
     pub now: Instant,
+    /// Its timestamp echo, if any (non-zero).
     pub tsecr: Option<u32>,
+    /// Our TSval offset, to turn a send time into the TSval it carried.
     pub ts_offset: u32,
+    /// RACK.min_RTT.
     pub min_rtt: Option<Duration>,
+    /// RACK.fack before this ACK.
     pub fack: SeqNum,
     /// RFC 6582 `recover` (F-RTO asks about data below it).
     pub recover: SeqNum,
