@@ -30,7 +30,12 @@ pub struct ConnectionConfig {
     pub send_buffer: usize,
     /// Receive buffer capacity in bytes; bounds the advertised window.
     pub recv_buffer: usize,
-    /// Most out-of-order ranges (holes) kept for reassembly.
+    /// Most out-of-order ranges (holes) kept for reassembly. A sender in
+    /// slow start can lose every other segment of a window when it
+    /// overflows a queue: 256 ranges hold such a window of 512 segments (the
+    /// range list costs 16 bytes per range, only while data is held out of
+    /// order). With 32, out-of-order data was dropped in a 100 Mbit/s,
+    /// 20 ms simulator run and had to be sent again (NOTES-recovery.md).
     pub max_ooo_ranges: usize,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scale: bool,
@@ -68,6 +73,24 @@ pub struct ConnectionConfig {
     pub congestion: CongestionAlgorithm,
     /// Leave slow start early with HyStart++ (RFC 9406) when the RTT grows.
     pub hystart: bool,
+    /// Recover from losses with the SACK scoreboard (RFC 6675: IsLost,
+    /// pipe, NextSeg), effective only when SACK was negotiated. Off, or
+    /// without SACK, the sender uses RFC 6582 NewReno.
+    pub sack_recovery: bool,
+    /// RACK-TLP (RFC 8985): time-based loss detection with a reordering
+    /// window, and tail loss probes. Needs `sack_recovery`; when on it
+    /// replaces the DupThresh rule of RFC 6675 as the loss detector.
+    pub rack: bool,
+    /// Proportional Rate Reduction (RFC 6937, PRR-SSRB) sets the window
+    /// during SACK recovery; off, cwnd drops to ssthresh at once (RFC 6675 §5).
+    pub prr: bool,
+    /// Detect spurious retransmissions and undo their window reduction
+    /// (RFC 4015 §3), on SACK connections with `sack_recovery`: a
+    /// retransmission timeout by the Eifel algorithm (RFC 3522) when
+    /// timestamps are on, by F-RTO (RFC 5682 §3, SACK-enhanced) when they
+    /// are off; a fast recovery when D-SACKs show that every retransmission
+    /// of it was unnecessary (RFC 3708). (Eifel also works for NewReno.)
+    pub frto: bool,
 }
 
 impl Default for ConnectionConfig {
@@ -76,7 +99,7 @@ impl Default for ConnectionConfig {
             mss: 1460,
             send_buffer: 256 * 1024,
             recv_buffer: 256 * 1024,
-            max_ooo_ranges: 32,
+            max_ooo_ranges: 256,
             window_scale: true,
             sack: true,
             timestamps: true,
@@ -94,6 +117,10 @@ impl Default for ConnectionConfig {
             challenge_ack_limit: 10,
             congestion: CongestionAlgorithm::NewReno,
             hystart: true,
+            sack_recovery: true,
+            rack: true,
+            prr: true,
+            frto: true,
         }
     }
 }

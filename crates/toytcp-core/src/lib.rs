@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod error;
 mod isn;
 pub(crate) mod reassembly;
+pub(crate) mod recovery;
 pub(crate) mod rtt;
 pub(crate) mod sendbuf;
 pub mod seq;

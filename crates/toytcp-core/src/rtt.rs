@@ -141,6 +141,12 @@ impl RttEstimator {
         self.srtt.map(Duration::from_nanos)
     }
 
+    /// SRTT in nanoseconds, once there is a sample (cheaper than a `Duration`
+    /// on the per-ACK path).
+    pub(crate) fn srtt_nanos(&self) -> Option<u64> {
+        self.srtt
+    }
+
     /// The round-trip time variation (zero before the first sample).
     pub(crate) fn rttvar(&self) -> Duration {
         Duration::from_nanos(self.rttvar)

@@ -3,6 +3,7 @@
 
 use super::{CloseReason, Connection, Event, State};
 use crate::congestion::{AckEvent, CongestionControl};
+use crate::recovery::Delivery;
 use crate::rtt::RttEstimator;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -72,7 +73,9 @@ impl Connection {
         if ack_ok {
             self.snd_una = h.ack;
             self.snd_nxt = self.snd_nxt.max(self.snd_una);
-            self.sample_rtt(now, seg);
+            if self.sample_rtt(now, seg, &Delivery::default(), true).is_some() {
+                self.update_pto();
+            }
             self.timers.rto = None;
             self.retries = 0;
             self.stalled_since = None;
@@ -139,6 +142,11 @@ impl Connection {
             } else {
                 self.stats.dropped_paws += 1;
                 self.ack_now = true;
+                // An old duplicate (a late original after its retransmission
+                // moved TS.Recent on): its ACK reports it as a D-SACK, as
+                // Linux does, or the sender never learns that the
+                // retransmission was spurious (RFC 2883 §4.1).
+                self.note_old_duplicate(seg);
                 return;
             }
         }
@@ -174,6 +182,7 @@ impl Connection {
                 self.challenge_ack(now);
             } else {
                 self.ack_now = true;
+                self.note_old_duplicate(seg);
             }
             return;
         }
@@ -325,21 +334,35 @@ impl Connection {
     }
 
     /// The ACK processing common to all synchronized states (RFC 9293
-    /// §3.10.7.4 fifth check, RFC 5681, RFC 6582, RFC 6298).
+    /// §3.10.7.4 fifth check, RFC 5681, RFC 6582, RFC 6298; with SACK,
+    /// RFC 6675, RFC 8985 and RFC 6937 in `loss.rs`).
     pub(super) fn process_ack(&mut self, now: Instant, seg: &Segment<'_>) {
         let h = &seg.header;
         let ack = h.ack;
         let seg_wnd = u32::from(h.window) << self.snd_wscale;
         self.probes_unanswered = 0;
-        if ack > self.snd_una {
-            let acked = ack - self.snd_una;
-            let data_acked =
+        if ack == self.snd_una && self.snd_una == self.snd_max && h.options.sacks().is_empty() {
+            // Nothing outstanding (a receiver's common case, once per data
+            // segment): no loss recovery to run, only the window update. (A
+            // D-SACK for data already acknowledged still goes the long way:
+            // it may undo a recovery.)
+            self.update_send_window(h.seq, ack, seg_wnd);
+            return;
+        }
+        let sack_mode = self.sack_mode();
+        let prior_in_flight = self.pipe();
+        let app_limited = self.app_limited(prior_in_flight);
+        let ctx = self.delivery_ctx(now, seg);
+        let mut delivery = Delivery::default();
+        let advanced = ack > self.snd_una;
+        let mut acked = 0;
+        let mut data_acked = 0;
+        if advanced {
+            acked = ack - self.snd_una;
+            data_acked =
                 if ack > self.snd_buf_seq { (ack - self.snd_buf_seq).min(self.send_buf.len() as u32) } else { 0 };
             self.send_buf.consume(data_acked as usize);
             self.snd_buf_seq += data_acked;
-            if self.send_buf.is_empty() {
-                self.arm_release(now);
-            }
             self.stats.bytes_acked += u64::from(data_acked);
             // SND.WND counts from SND.UNA: keep the right edge where the
             // peer put it until a window update passes the SND.WL1/SND.WL2
@@ -352,10 +375,24 @@ impl Connection {
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
             }
+            // SACKed data stays in the send buffer until this point
+            // (RFC 2018 §8): only the cumulative ACK consumes it.
+            self.loss.log.ack_to(ack, |s| ctx.add(&mut delivery, s));
+            self.loss.sb.advance(ack);
+            if self.send_buf.is_empty() {
+                self.arm_release(now);
+            }
+        }
+        let sacks = !h.options.sacks().is_empty();
+        let dsack = if sack_mode && sacks { self.take_sack_blocks(seg, &ctx, &mut delivery) } else { None };
+        let rtt_sample = self.sample_rtt(now, seg, &delivery, advanced);
+        if rtt_sample.is_some() {
+            self.update_pto();
+        }
+        if advanced {
             // The backed-off RTO is kept until a valid RTT sample: an ACK
             // of retransmitted data (Karn) leaves it (RFC 9293 §3.8.2,
             // RFC 6298 §5 note after (5.7)).
-            let rtt_sample = self.sample_rtt(now, seg);
             if rtt_sample.is_some() {
                 self.rtt.reset_backoff();
             }
@@ -364,54 +401,17 @@ impl Connection {
             // no later than now (RFC 5482 §1).
             self.stalled_since = (self.snd_una != self.snd_max).then_some(now);
             self.limited_transmit_bytes = 0;
-            if self.in_recovery {
-                if ack >= self.recover {
-                    self.in_recovery = false;
-                    self.dupacks = 0;
-                    // RFC 6582 §3.2 step 3, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
-                    let flight = self.snd_max - self.snd_una;
-                    self.cc.set_cwnd(self.cc.ssthresh().min(flight.max(self.smss) + self.smss));
-                    self.cc.on_exit_recovery(now, self.smss);
-                } else {
-                    // NewReno partial ACK (RFC 6582 §3.2 step 5).
-                    // Deflate by the amount acknowledged, add back one SMSS
-                    // if at least one SMSS was acknowledged.
-                    let mut cwnd = self.cc.cwnd().saturating_sub(acked);
-                    if acked >= self.smss {
-                        cwnd = cwnd.saturating_add(self.smss);
-                    }
-                    self.cc.set_cwnd(cwnd.max(self.smss));
-                    self.rexmit_pending = true;
-                    self.rtt_probe = None;
-                }
-            } else {
-                self.dupacks = 0;
-                if data_acked > 0 {
-                    self.cc.on_ack(&AckEvent {
-                        now,
-                        delivered: data_acked,
-                        prior_in_flight: acked + (self.snd_max - self.snd_una),
-                        smss: self.smss,
-                        rtt: rtt_sample,
-                        min_rtt: self.rtt.min_rtt(),
-                        srtt: self.rtt.srtt(),
-                        snd_una: self.snd_una,
-                        snd_nxt: self.snd_nxt,
-                        app_limited: false,
-                    });
-                }
-            }
-            // RFC 6298 §5.2 and §5.3.
-            self.timers.rto = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
-            self.signal_writable();
-        } else if ack == self.snd_una
+            self.check_spurious_rto(seg);
+        }
+        let dupack = !advanced
+            && ack == self.snd_una
             && seg.payload.is_empty()
             && !h.flags.syn()
             && !h.flags.fin()
             && self.snd_una != self.snd_max
-            && (seg_wnd == self.snd_wnd || !h.options.sacks().is_empty())
-            && seg_wnd != 0
-        {
+            && (seg_wnd == self.snd_wnd || sacks)
+            && seg_wnd != 0;
+        if dupack {
             // A duplicate ACK (RFC 5681 §2; with SACK blocks, RFC 6675 §2's
             // definition, which does not ask for an unchanged window: Linux
             // receivers move their window on nearly every ACK, and without
@@ -421,29 +421,35 @@ impl Connection {
             // retransmit into the closed window.
             self.dupacks += 1;
             self.stats.dup_acks += 1;
-            if self.in_recovery {
-                // RFC 6582 / RFC 5681 §3.2 step 4: inflate by one segment.
-                self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.smss));
-            } else if self.dupacks == 3 && ack >= self.recover {
-                // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
-                // FlightSize leaves out what limited transmit sent (RFC 5681
-                // §3.2 step 2: it "MUST NOT be included in this calculation").
-                let flight = (self.snd_max - self.snd_una).saturating_sub(self.limited_transmit_bytes);
-                self.limited_transmit_bytes = 0;
-                self.cc.on_congestion_event(now, flight, self.smss);
-                // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3 × SMSS.
-                self.cc.set_cwnd(self.cc.ssthresh().saturating_add(3 * self.smss));
-                self.in_recovery = true;
-                self.recover = self.snd_max;
-                self.rexmit_pending = true;
-                self.rtt_probe = None;
-                self.stats.fast_retransmits += 1;
-            }
+        } else if advanced {
+            self.dupacks = 0;
         }
-        // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
-        if self.snd_wl1 < h.seq || (self.snd_wl1 == h.seq && self.snd_wl2 <= ack) {
+        if sack_mode {
+            self.sack_on_ack(now, &delivery, dsack, prior_in_flight, app_limited, rtt_sample, advanced, sacks);
+        } else if advanced {
+            self.newreno_on_advance(now, acked, data_acked, prior_in_flight, app_limited, rtt_sample);
+        } else if dupack {
+            self.newreno_on_dupack(now, ack);
+        }
+        if advanced {
+            // RFC 6298 §5.2 and §5.3.
+            self.timers.rto = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+            if self.snd_una == self.snd_max {
+                self.timers.tlp = None;
+                self.timers.reorder = None;
+            } else if sack_mode {
+                self.arm_tlp(now);
+            }
+            self.signal_writable();
+        }
+        self.update_send_window(h.seq, ack, seg_wnd);
+    }
+
+    /// Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
+    fn update_send_window(&mut self, seq: SeqNum, ack: SeqNum, seg_wnd: u32) {
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             self.snd_wnd = seg_wnd;
-            self.snd_wl1 = h.seq;
+            self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             self.max_snd_wnd = self.max_snd_wnd.max(seg_wnd);
             if seg_wnd > 0 {
@@ -453,10 +459,92 @@ impl Connection {
         }
     }
 
-    /// Takes an RTT sample from the timestamp echo (RFC 7323 §4) or from the
-    /// one timed segment (RFC 6298 §3, Karn's rule). True if a sample was taken.
-    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>) -> Option<Duration> {
+    /// RFC 6582 NewReno, an ACK that advanced SND.UNA (no SACK scoreboard).
+    fn newreno_on_advance(
+        &mut self,
+        now: Instant,
+        acked: u32,
+        data_acked: u32,
+        prior_in_flight: u32,
+        app_limited: bool,
+        rtt: Option<Duration>,
+    ) {
+        if self.in_recovery {
+            if self.snd_una >= self.recover {
+                self.in_recovery = false;
+                self.dupacks = 0;
+                // RFC 6582 §3.2 step 3, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
+                let flight = self.snd_max - self.snd_una;
+                self.cc.set_cwnd(self.cc.ssthresh().min(flight.max(self.smss) + self.smss));
+                self.cc.on_exit_recovery(now, self.smss);
+            } else {
+                // NewReno partial ACK (RFC 6582 §3.2 step 5).
+                // Deflate by the amount acknowledged, add back one SMSS
+                // if at least one SMSS was acknowledged.
+                let mut cwnd = self.cc.cwnd().saturating_sub(acked);
+                if acked >= self.smss {
+                    cwnd = cwnd.saturating_add(self.smss);
+                }
+                self.cc.set_cwnd(cwnd.max(self.smss));
+                self.rexmit_pending = true;
+                self.rtt_probe = None;
+            }
+        } else if data_acked > 0 {
+            self.cc.on_ack(&AckEvent {
+                now,
+                delivered: data_acked,
+                prior_in_flight,
+                smss: self.smss,
+                rtt,
+                min_rtt: self.rtt.min_rtt(),
+                srtt: self.rtt.srtt(),
+                snd_una: self.snd_una,
+                snd_nxt: self.snd_nxt,
+                app_limited,
+            });
+        }
+    }
+
+    /// RFC 6582 NewReno, a duplicate ACK (no SACK scoreboard).
+    fn newreno_on_dupack(&mut self, now: Instant, ack: SeqNum) {
+        if self.in_recovery {
+            // RFC 6582 / RFC 5681 §3.2 step 4: inflate by one segment.
+            self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.smss));
+        } else if self.dupacks == 3 && ack >= self.recover {
+            // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
+            // FlightSize leaves out what limited transmit sent (RFC 5681
+            // §3.2 step 2: it "MUST NOT be included in this calculation").
+            let flight = (self.snd_max - self.snd_una).saturating_sub(self.limited_transmit_bytes);
+            self.limited_transmit_bytes = 0;
+            self.cc.on_congestion_event(now, flight, self.smss);
+            // RFC 5681 §3.2 step 3: cwnd = ssthresh + 3 × SMSS.
+            self.cc.set_cwnd(self.cc.ssthresh().saturating_add(3 * self.smss));
+            self.in_recovery = true;
+            self.recover = self.snd_max;
+            self.rexmit_pending = true;
+            self.rtt_probe = None;
+            self.stats.fast_retransmits += 1;
+            self.stats.fast_recoveries += 1;
+        }
+    }
+
+    /// Takes an RTT sample: from the send time of the newest segment this
+    /// ACK delivered that was never retransmitted (microseconds, Karn-safe,
+    /// RFC 6298 §3), else from the timestamp echo (RFC 7323 §4, whole
+    /// milliseconds) or the one timed segment.
+    fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>, d: &Delivery, advanced: bool) -> Option<Duration> {
         let ack = seg.header.ack;
+        if let Some((sent, _)) = d.rtt_from {
+            if self.rtt_probe.is_some_and(|(end, _)| ack >= end) {
+                self.rtt_probe = None;
+            }
+            let rtt = now.saturating_duration_since(sent);
+            self.rtt.sample(rtt);
+            return Some(rtt);
+        }
+        if !advanced {
+            return None;
+        }
         if self.ts_ok {
             if let Some(ts) = seg.header.options.timestamps
                 && ts.tsecr != 0
@@ -500,6 +588,19 @@ impl Connection {
         if outcome.dropped {
             self.stats.dropped_ooo_limit += 1;
         }
+        // D-SACK (RFC 2883 §4): report data received before, the part
+        // below RCV.NXT or a segment held out of order already.
+        let seq = seg.header.seq;
+        if seq < self.rcv_nxt {
+            if self.sack_ok {
+                self.dsack_out = Some((seq, (seq + seg.payload.len() as u32).min(self.rcv_nxt)));
+            }
+        } else if outcome.duplicate {
+            self.stats.dup_segments_received += 1;
+            if self.sack_ok {
+                self.dsack_out = Some((start, start + data.len() as u32));
+            }
+        }
         // A duplicate of data held out of order triggers an ACK too, and
         // its block must come first as well (RFC 2018 §4).
         let held_duplicate = outcome.duplicate && offset as u64 > self.recv_buf.next_offset();
@@ -526,6 +627,20 @@ impl Connection {
             } else if self.timers.delack.is_none() {
                 self.timers.delack = Some(now + self.config.delayed_ack);
             }
+        }
+    }
+
+    /// A segment wholly below RCV.NXT (dropped by the sequence check):
+    /// count it, and report it in a D-SACK block (RFC 2883 §4.1).
+    fn note_old_duplicate(&mut self, seg: &Segment<'_>) {
+        let len = seg.payload.len() as u32;
+        let seq = seg.header.seq;
+        if len == 0 || (seq + len).diff(self.rcv_nxt) > 0 || self.rcv_nxt - seq > (1 << 30) {
+            return;
+        }
+        self.stats.dup_segments_received += 1;
+        if self.sack_ok {
+            self.dsack_out = Some((seq, seq + len));
         }
     }
 
@@ -562,6 +677,8 @@ impl Connection {
         self.timers.rto = None;
         self.timers.persist = None;
         self.timers.keepalive = None;
+        self.timers.tlp = None;
+        self.timers.reorder = None;
         self.timers.time_wait = Some(now + self.config.time_wait);
     }
 

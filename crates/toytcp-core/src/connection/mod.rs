@@ -25,6 +25,7 @@
 //! to `snd_max` stay acceptable.
 
 mod input;
+mod loss;
 mod output;
 mod timers;
 mod types;
@@ -140,6 +141,9 @@ pub struct Connection {
     recover: SeqNum,
     /// Retransmit one segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
     rexmit_pending: bool,
+    /// SACK scoreboard, transmission log, RACK-TLP, PRR and undo state
+    /// (`loss.rs`).
+    loss: loss::LossState,
 
     /// An ACK must go out on the next `poll_transmit`.
     ack_now: bool,
@@ -151,6 +155,9 @@ pub struct Connection {
     /// Stream offsets of the segments behind earlier first SACK blocks,
     /// newest first: the blocks repeated after the first (RFC 2018 §4).
     sack_history: [Option<u64>; 3],
+    /// A duplicate segment to report as the first SACK block of the next
+    /// ACK (D-SACK, RFC 2883 §4).
+    dsack_out: Option<(SeqNum, SeqNum)>,
     /// A zero-window probe or keepalive probe is due.
     probe_due: bool,
     /// A SYN (or SYN-ACK) must be (re)sent.
@@ -229,10 +236,12 @@ impl Connection {
             in_recovery: false,
             recover: iss,
             rexmit_pending: false,
+            loss: loss::LossState::new(),
             ack_now: false,
             unacked_bytes: 0,
             last_sack_offset: None,
             sack_history: [None; 3],
+            dsack_out: None,
             probe_due: false,
             syn_due: false,
             rst_out: None,
@@ -374,7 +383,7 @@ impl Connection {
     /// burst) until it has stayed empty for a second, then frees all but
     /// a few hundred bytes.
     pub fn buffer_memory(&self) -> usize {
-        self.send_buf.allocated() + self.recv_buf.allocated()
+        self.send_buf.allocated() + self.recv_buf.allocated() + self.loss.log.allocated() + self.loss.sb.allocated()
     }
 
     /// True when the peer's FIN has arrived.
@@ -388,7 +397,11 @@ impl Connection {
     /// SND.UNA ≤ SND.NXT ≤ SND.MAX (RFC 9293 §3.3.1, with SND.MAX the
     /// highest sent), the send buffer starting at SND.UNA (or one past it
     /// while SYN or FIN occupy it), buffers within capacity, and RCV.NXT
-    /// never past the advertised right edge.
+    /// never past the advertised right edge; and for loss recovery, the
+    /// transmission log covering exactly [SND.UNA, SND.MAX) with consistent
+    /// counters, the SACK scoreboard within [SND.UNA, SND.MAX], and pipe at
+    /// most twice the flight (RFC 6675 §4 counts a retransmitted octet not
+    /// deemed lost twice).
     pub fn check_invariants(&self) -> Result<(), String> {
         let fail = |what: &str| Err(format!("{what} ({})", self.sequence_summary()));
         if !(self.snd_una <= self.snd_nxt && self.snd_nxt <= self.snd_max) {
@@ -414,6 +427,9 @@ impl Connection {
         }
         if self.cc.cwnd() == 0 {
             return fail("zero congestion window");
+        }
+        if let Err(what) = self.check_loss_invariants() {
+            return fail(what);
         }
         Ok(())
     }

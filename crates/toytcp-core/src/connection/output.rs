@@ -32,12 +32,30 @@ impl Connection {
                 }
             }
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck => {
-                if self.rexmit_pending
+                if self.sack_mode() {
+                    // RFC 6675 §4 NextSeg order: lost data first, then new
+                    // data, then (without RACK) rules (3) and (4).
+                    if self.loss.tlp_due
+                        && let Some(t) = self.send_tlp(now, buf)
+                    {
+                        return Some(t);
+                    }
+                    if let Some(t) = self.sack_retransmit(now, buf, false) {
+                        return Some(t);
+                    }
+                } else if self.rexmit_pending
                     && let Some(t) = self.retransmit_head(now, buf)
                 {
                     return Some(t);
                 }
                 if let Some(t) = self.next_data_segment(now, buf) {
+                    return Some(t);
+                }
+                if self.sack_mode()
+                    && self.in_recovery
+                    && !self.config.rack
+                    && let Some(t) = self.sack_retransmit(now, buf, true)
+                {
                     return Some(t);
                 }
             }
@@ -126,8 +144,8 @@ impl Connection {
         }
         let offset = (seq - self.snd_buf_seq) as usize;
         let t = self.emit(now, buf, seq, flags, self.rcv_nxt, offset, len as usize)?;
-        self.stats.retransmits += 1;
         let end = seq + len + u32::from(fin);
+        self.log_transmission(now, seq, end);
         if self.snd_nxt < end {
             self.snd_nxt = end;
         }
@@ -141,7 +159,7 @@ impl Connection {
     /// within min(SND.WND, cwnd), shaped by Nagle and sender silly-window
     /// avoidance (RFC 9293 §3.7.4, §3.8.6.2.1), with limited transmit
     /// (RFC 3042). The FIN rides on the last data segment.
-    fn next_data_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub(super) fn next_data_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
         if self.snd_nxt > data_end {
             return None; // FIN already sent
@@ -151,13 +169,11 @@ impl Connection {
         if avail == 0 && !fin_pending {
             return None;
         }
-        let mut cwnd = self.cc.cwnd();
-        if !self.in_recovery && (1..=2).contains(&self.dupacks) && self.snd_nxt == self.snd_max {
-            cwnd = cwnd.saturating_add(self.dupacks * self.smss);
-        }
-        let wnd = self.snd_wnd.min(cwnd);
         let in_flight = self.snd_nxt - self.snd_una;
-        let usable = wnd.saturating_sub(in_flight);
+        let probe = self.loss.tlp_due;
+        let rwnd_room = self.snd_wnd.saturating_sub(in_flight);
+        // A tail loss probe of new data ignores cwnd (RFC 8985 §7.3).
+        let usable = if probe { rwnd_room } else { rwnd_room.min(self.cwnd_room()) };
         let mut len = avail.min(self.smss).min(usable);
         if self.force_send && len == 0 && avail > 0 && self.snd_wnd > in_flight {
             len = avail.min(self.smss).min(self.snd_wnd - in_flight);
@@ -177,7 +193,7 @@ impl Connection {
             // or a small window can hold a retransmission back until the
             // connection times out.
             let retransmission = self.snd_nxt < self.snd_max;
-            if !((all_queued && nagle_ok) || sws_ok || self.force_send || retransmission) {
+            if !((all_queued && nagle_ok) || sws_ok || self.force_send || retransmission || probe) {
                 self.arm_persist_if_stalled(now, avail, in_flight);
                 return None;
             }
@@ -203,9 +219,8 @@ impl Connection {
         if self.snd_nxt > self.snd_max {
             self.snd_max = self.snd_nxt;
         }
-        if is_rexmit {
-            self.stats.retransmits += 1;
-        } else if !self.ts_ok && self.rtt_probe.is_none() && len > 0 {
+        self.log_transmission(now, seq, self.snd_nxt);
+        if !is_rexmit && !self.ts_ok && self.rtt_probe.is_none() && len > 0 {
             self.rtt_probe = Some((self.snd_nxt, now));
         }
         self.timers.persist = None;
@@ -215,6 +230,10 @@ impl Connection {
             // Nothing was outstanding: the user timeout counts from this
             // first transmission (RFC 9293 §3.8.3, RFC 5482 §1).
             self.stalled_since.get_or_insert(now);
+        }
+        if !is_rexmit && !probe && self.sack_mode() {
+            // RFC 8985 §7.2: new data restarts the probe timeout.
+            self.arm_tlp(now);
         }
         Some(t)
     }
@@ -256,7 +275,7 @@ impl Connection {
     /// common to every segment happen here (ACK bookkeeping, stats); the
     /// caller advances SND.NXT.
     #[allow(clippy::too_many_arguments)]
-    fn emit(
+    pub(super) fn emit(
         &mut self,
         now: Instant,
         buf: &mut [u8],
@@ -297,6 +316,10 @@ impl Connection {
                     && wire::segment_overhead(&options) - wire::IPV4_HEADER_LEN - wire::TCP_HEADER_LEN + len > budget
                 {
                     options.sack_count -= 1;
+                }
+                if options.sack_count > 0 {
+                    // The D-SACK block went out (it is always the first).
+                    self.dsack_out = None;
                 }
             }
             window = if flags.rst() { 0 } else { (self.window_to_advertise() >> self.rcv_wscale).min(65535) };
@@ -339,6 +362,11 @@ impl Connection {
     /// first, newest first (SHOULD), then any others (RFC 2018 §4). Three
     /// fit beside timestamps, four without.
     fn fill_sack_blocks(&self, options: &mut TcpOptions) {
+        if let Some((left, right)) = self.dsack_out {
+            // RFC 2883 §4: the D-SACK block comes first; the block holding
+            // it (if held out of order) follows as the most recent one.
+            options.push_sack(SackBlock { left, right });
+        }
         if !self.recv_buf.has_out_of_order() {
             return;
         }
@@ -350,7 +378,7 @@ impl Connection {
             .flatten()
             .filter_map(|o| self.recv_buf.range_containing(o));
         let mut sent = [(0u64, 0u64); 4];
-        let mut n = 0;
+        let mut n = usize::from(options.sack_count);
         for (s, e) in recent.chain(self.recv_buf.out_of_order_ranges()) {
             if n >= max {
                 break;

@@ -18,6 +18,10 @@ pub(super) struct Timers {
     pub keepalive: Option<Instant>,
     /// TIME-WAIT (2×MSL), or the FIN-WAIT-2 timeout of a closed connection.
     pub time_wait: Option<Instant>,
+    /// Tail loss probe timeout (RFC 8985 §7.2).
+    pub tlp: Option<Instant>,
+    /// RACK reordering timer (RFC 8985 §6.3).
+    pub reorder: Option<Instant>,
     /// Frees the storage of buffers that drained empty (see
     /// [`BUFFER_RELEASE_DELAY`]); never causes a segment.
     pub release: Option<Instant>,
@@ -42,13 +46,17 @@ impl Timers {
             .min(key(self.delack))
             .min(key(self.keepalive))
             .min(key(self.time_wait))
-            .min(key(self.release));
+            .min(key(self.release))
+            .min(key(self.tlp))
+            .min(key(self.reorder));
         let any = self.rto.is_some()
             | self.persist.is_some()
             | self.delack.is_some()
             | self.keepalive.is_some()
             | self.time_wait.is_some()
-            | self.release.is_some();
+            | self.release.is_some()
+            | self.tlp.is_some()
+            | self.reorder.is_some();
         any.then_some(Instant::from_micros(min))
     }
 }
@@ -81,6 +89,12 @@ impl Connection {
                 return;
             }
         }
+        if expired(&mut self.timers.reorder, now) {
+            self.on_reorder_timeout(now);
+        }
+        if expired(&mut self.timers.tlp, now) {
+            self.on_tlp_timeout();
+        }
         if expired(&mut self.timers.persist, now) {
             self.on_persist_timeout(now);
             if self.state == State::Closed {
@@ -96,6 +110,7 @@ impl Connection {
         if expired(&mut self.timers.release, now) {
             self.send_buf.release_if_empty();
             self.recv_buf.release_if_empty();
+            self.loss.log.release_if_empty();
         }
     }
 
@@ -106,7 +121,8 @@ impl Connection {
         use crate::sendbuf::RETAIN_WHEN_EMPTY;
         let send_idle = self.send_buf.is_empty() && self.send_buf.allocated() > RETAIN_WHEN_EMPTY;
         let recv_idle = self.recv_buf.is_empty() && self.recv_buf.allocated() > RETAIN_WHEN_EMPTY;
-        if (send_idle || recv_idle) && self.timers.release.is_none() && self.state != State::Closed {
+        let log_idle = self.loss.log.is_empty() && self.loss.log.allocated() > RETAIN_WHEN_EMPTY;
+        if (send_idle || recv_idle || log_idle) && self.timers.release.is_none() && self.state != State::Closed {
             self.timers.release = Some(from + BUFFER_RELEASE_DELAY);
         }
     }
@@ -144,6 +160,7 @@ impl Connection {
         }
         let flight = self.snd_max - self.snd_una;
         self.cc.on_rto(now, flight, self.smss);
+        let was_in_recovery = self.in_recovery;
         self.in_recovery = false;
         self.dupacks = 0;
         self.limited_transmit_bytes = 0;
@@ -155,6 +172,9 @@ impl Connection {
             self.syn_retransmitted = true;
             self.syn_due = true;
             self.snd_nxt = self.iss;
+        } else if self.sack_mode() {
+            // RFC 6675 §5.1: SACKed data is not sent again.
+            self.sack_on_rto(was_in_recovery);
         } else {
             self.snd_nxt = self.snd_una;
         }

@@ -157,6 +157,22 @@ pub struct Stats {
     pub dropped_rst: u64,
     /// Out-of-order data dropped because the hole limit was reached.
     pub dropped_ooo_limit: u64,
+    /// Recovery episodes entered (NewReno fast recovery or SACK recovery).
+    pub fast_recoveries: u64,
+    /// Of which driven by the SACK scoreboard (RFC 6675).
+    pub sack_recoveries: u64,
+    /// Segments RACK deemed lost by time (RFC 8985 §6.2).
+    pub rack_losses: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Window reductions undone because the retransmissions behind them were
+    /// spurious (RFC 3522 after an RTO, RFC 3708 D-SACK after a recovery).
+    pub spurious_undos: u64,
+    /// D-SACK blocks received (RFC 2883).
+    pub dsacks_received: u64,
+    /// Received segments whose payload had all been received before
+    /// (reported with a D-SACK block when SACK is on).
+    pub dup_segments_received: u64,
     /// Smoothed RTT (RFC 6298), once measured.
     pub srtt: Option<Duration>,
     /// RTT variation (RFC 6298).

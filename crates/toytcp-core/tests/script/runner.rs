@@ -766,13 +766,17 @@ fn apply_config(config: &mut EndpointConfig, key: &str, value: &str) -> Res<()> 
         "keepalive_probes" => c.keepalive.get_or_insert_with(Default::default).probes = small(num(value)?)?,
         "initial_window" => c.initial_window_segments = small(num(value)?)?,
         "challenge_ack_limit" => c.challenge_ack_limit = small(num(value)?)?,
+        "sack_recovery" => c.sack_recovery = on_off(value)?,
+        "rack" => c.rack = on_off(value)?,
+        "prr" => c.prr = on_off(value)?,
+        "frto" => c.frto = on_off(value)?,
         "seed" => config.seed = num(value)?,
         _ => {
             return Err(format!(
                 "unknown config key `{key}` (keys: mss, send_buffer, recv_buffer, max_ooo_ranges, wscale, sack, ts, \
                  nodelay, initial_rto, min_rto, max_rto, delayed_ack, time_wait, syn_retries, max_retries, \
                  user_timeout, keepalive, keepalive_idle, keepalive_interval, keepalive_probes, initial_window, \
-                 challenge_ack_limit, seed)"
+                 challenge_ack_limit, sack_recovery, rack, prr, frto, seed)"
             ));
         }
     }
