@@ -115,7 +115,7 @@ impl Default for ConnectionConfig {
             keepalive: None,
             initial_window_segments: 10,
             challenge_ack_limit: 10,
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
             hystart: true,
             sack_recovery: true,
             rack: true,

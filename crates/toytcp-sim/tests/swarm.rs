@@ -89,7 +89,7 @@ fn swarm() {
     );
     eprintln!(
         "swarm: faults in passed runs: lost {} (burst {}, partition {}, queue {}), duplicated {}, reordered {}, \
-         corrupted {} ({} delivered, all rejected); {} of {} runs delivered not exactly what was sent",
+         corrupted {} ({} delivered, all rejected); {} of {} runs had links that did not deliver exactly the packets sent",
         faults[0], faults[1], faults[2], faults[3], faults[4], faults[5], faults[6], corrupted, faulty_runs, passed
     );
     eprintln!("{passed} passed, {} failed", failed.len());

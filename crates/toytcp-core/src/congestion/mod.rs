@@ -30,9 +30,9 @@ use crate::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CongestionAlgorithm {
     /// RFC 5681 slow start and congestion avoidance, RFC 6582 recovery.
-    #[default]
     NewReno,
-    /// CUBIC (RFC 9438).
+    /// CUBIC (RFC 9438), the default as in Linux.
+    #[default]
     Cubic,
 }
 

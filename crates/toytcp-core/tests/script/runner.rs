@@ -770,6 +770,8 @@ fn apply_config(config: &mut EndpointConfig, key: &str, value: &str) -> Res<()> 
         "rack" => c.rack = on_off(value)?,
         "prr" => c.prr = on_off(value)?,
         "frto" => c.frto = on_off(value)?,
+        "congestion" | "cc" => c.congestion = value.parse().map_err(|e| format!("config congestion: {e}"))?,
+        "hystart" => c.hystart = on_off(value)?,
         "seed" => config.seed = num(value)?,
         _ => {
             return Err(format!(
