@@ -36,6 +36,7 @@
 //! there are out-of-order ranges.
 
 use crate::sendbuf::Ring;
+use crate::wire::PendingChecksum;
 
 /// What [`RecvBuffer::insert`] did with a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub(crate) struct RecvBuffer {
     /// Out-of-order ranges `[start, end)`: ascending, disjoint, never
     /// adjacent to each other, all starting after `next_offset()`.
     ranges: Vec<(u64, u64)>,
+    /// Stream offsets `[start, end)` already copied into storage by
+    /// [`RecvBuffer::stage`] and not yet taken by [`RecvBuffer::insert`].
+    staged: Option<(u64, u64)>,
 }
 
 impl RecvBuffer {
@@ -84,7 +88,15 @@ impl RecvBuffer {
     /// `max_ranges` out-of-order ranges (0 disables out-of-order holding).
     /// Allocates nothing until data arrives.
     pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
-        RecvBuffer { ring: Ring::new(), capacity, max_ranges, read_offset: 0, readable: 0, ranges: Vec::new() }
+        RecvBuffer {
+            ring: Ring::new(),
+            capacity,
+            max_ranges,
+            read_offset: 0,
+            readable: 0,
+            ranges: Vec::new(),
+            staged: None,
+        }
     }
 
     /// The most bytes the buffer will hold.
@@ -138,6 +150,7 @@ impl RecvBuffer {
     /// than `max_ranges` ranges, in which case it is dropped. Already
     /// received bytes are never overwritten (first copy wins).
     pub(crate) fn insert(&mut self, offset: u64, data: &[u8]) -> InsertOutcome {
+        let staged = self.staged.take();
         let mut out = InsertOutcome::default();
         if data.is_empty() {
             return out;
@@ -156,9 +169,13 @@ impl RecvBuffer {
         if start == nxt {
             // In order. Every held range starting before `end` is overlapped
             // (first copy wins: only the holes are copied) and then pulled in.
-            self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
             let overlapped = self.ranges.partition_point(|r| r.0 < end);
-            copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
+            // Staged text is in storage already (and `stage` made sure no
+            // held range overlaps it).
+            if !staged.is_some_and(|(s, e)| s <= start && end <= e && overlapped == 0) {
+                self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
+                copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
+            }
             let mut new_nxt = end;
             let mut pulled = 0;
             while let Some(&(s, e)) = self.ranges.get(pulled) {
@@ -207,6 +224,39 @@ impl RecvBuffer {
         out
     }
 
+    /// Copies the text of a segment that starts at the next in-order
+    /// offset into the storage [`RecvBuffer::insert`] would copy it to,
+    /// verifying the segment's TCP checksum on the way (one pass over the
+    /// bytes instead of a checksum pass and a copy).
+    ///
+    /// Returns `None`, having touched nothing, if the text cannot be staged
+    /// (empty, more than the window, or overlapping held out-of-order
+    /// data): the caller verifies the checksum separately. Otherwise
+    /// returns whether the checksum verifies. The staged bytes lie beyond
+    /// the readable ones, so nothing the application can read changes
+    /// either way; if it verified, the next `insert` of (part of) that
+    /// text skips the copy. [`RecvBuffer::unstage`] forgets it.
+    pub(crate) fn stage(&mut self, data: &[u8], check: PendingChecksum) -> Option<bool> {
+        self.staged = None;
+        let start = self.next_offset();
+        let end = start + data.len() as u64;
+        if data.is_empty() || data.len() > self.window() || self.ranges.first().is_some_and(|r| r.0 < end) {
+            return None;
+        }
+        let pos = (start - self.read_offset) as usize;
+        self.ring.ensure(pos + data.len(), self.capacity, self.live());
+        let ok = PendingChecksum::finish(self.ring.write_summing(pos, data, check.into_sum()));
+        if ok {
+            self.staged = Some((start, end));
+        }
+        Some(ok)
+    }
+
+    /// Forgets text staged by [`RecvBuffer::stage`] and not inserted.
+    pub(crate) fn unstage(&mut self) {
+        self.staged = None;
+    }
+
     /// Copies in-order bytes into `buf` and returns how many. Storage is
     /// released when the buffer drains completely.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
@@ -221,6 +271,7 @@ impl RecvBuffer {
         self.readable -= n;
         self.read_offset += n as u64;
         if self.readable == 0 && self.ranges.is_empty() {
+            self.staged = None;
             self.ring.drained();
         }
         n
@@ -240,6 +291,7 @@ impl RecvBuffer {
     /// Frees all storage now if nothing (readable or out-of-order) is held.
     pub(crate) fn release_if_empty(&mut self) {
         if self.readable == 0 && self.ranges.is_empty() {
+            self.staged = None;
             self.ring.release();
             self.ranges = Vec::new();
         }
@@ -360,6 +412,70 @@ mod tests {
         assert_eq!(b.read(&mut buf), 0);
         assert_eq!(b.next_offset(), 11);
         assert!(!b.has_out_of_order());
+    }
+
+    /// The pending checksum of a segment carrying `data`, as the parser
+    /// would leave it: summing `data` completes it to a valid checksum.
+    fn pending_for(data: &[u8]) -> PendingChecksum {
+        let mut pkt = vec![0u8; 40 + data.len()];
+        let n = crate::wire::emit(
+            core::net::Ipv4Addr::new(10, 0, 0, 1),
+            core::net::Ipv4Addr::new(10, 0, 0, 2),
+            &crate::wire::SegmentHeader { src_port: 1, dst_port: 2, ..Default::default() },
+            &[data],
+            &mut pkt,
+        )
+        .unwrap();
+        let (seg, pending) = crate::wire::parse_unverified(&pkt[..n]).unwrap();
+        assert_eq!(seg.payload, data);
+        pending
+    }
+
+    /// Staged text is copied and checked in one pass; when it verifies,
+    /// `insert` finds it in place; when it does not, nothing becomes
+    /// readable and a later insert copies for itself.
+    #[test]
+    fn staging() {
+        let mut b = RecvBuffer::new(1000, 4);
+        let good = stream(0, 301);
+        assert_eq!(b.stage(&good, pending_for(&good)), Some(true));
+        assert_eq!(b.readable(), 0);
+        assert_eq!(b.insert(0, &good).advanced, 301);
+        assert_eq!(read_all(&mut b), good);
+
+        // A corrupted copy fails and leaves nothing readable.
+        let good = stream(301, 600);
+        let mut bad = good.clone();
+        bad[17] ^= 4;
+        assert_eq!(b.stage(&bad, pending_for(&good)), Some(false));
+        assert_eq!(b.readable(), 0);
+        b.unstage();
+        // The intact text arrives without staging (another path): copied.
+        assert_eq!(b.insert(301, &good).advanced, 299);
+        assert_eq!(read_all(&mut b), good);
+
+        // Staged, but `insert` is given only a prefix (window trimmed).
+        let good = stream(600, 700);
+        assert_eq!(b.stage(&good, pending_for(&good)), Some(true));
+        assert_eq!(b.insert(600, &good[..40]).advanced, 40);
+        assert_eq!(read_all(&mut b), &good[..40]);
+        // The marker was used up: the rest is copied normally.
+        assert_eq!(b.insert(640, &good[40..]).advanced, 60);
+        assert_eq!(read_all(&mut b), &good[40..]);
+
+        // Not stageable: empty, beyond the window, overlapping held data.
+        assert_eq!(b.stage(&[], pending_for(&[])), None);
+        let big = stream(700, 1701);
+        assert_eq!(b.stage(&big, pending_for(&big)), None);
+        b.insert(750, &stream(750, 760));
+        let over = stream(700, 800);
+        assert_eq!(b.stage(&over, pending_for(&over)), None);
+        // Ending before held data is fine, and wrapping storage too.
+        let before = stream(700, 750);
+        assert_eq!(b.stage(&before, pending_for(&before)), Some(true));
+        let o = b.insert(700, &before);
+        assert_eq!((o.advanced, o.filled_gap), (60, true));
+        assert_eq!(read_all(&mut b), stream(700, 760));
     }
 
     /// Empty segments change nothing and are not duplicates.

@@ -26,6 +26,7 @@
 //! idle connection still holds at most [`RETAIN_WHEN_EMPTY`] bytes per
 //! buffer.
 
+use crate::wire::Checksum;
 use core::fmt;
 
 /// Smallest storage allocation a [`Ring`] makes when it has to grow, so that
@@ -152,6 +153,30 @@ impl Ring {
         let first = data.len().min(self.size - start);
         self.put(start, &data[..first]);
         self.put(0, &data[first..]);
+    }
+
+    /// [`Ring::write_at`] that also adds the bytes to `sum` while copying
+    /// them (one pass; see `wire::checksum`).
+    #[inline]
+    pub(crate) fn write_summing(&mut self, pos: usize, data: &[u8], mut sum: Checksum) -> Checksum {
+        if data.is_empty() {
+            return sum;
+        }
+        debug_assert!(pos + data.len() <= self.size);
+        let start = self.wrap(self.head + pos);
+        let first = data.len().min(self.size - start);
+        for (at, src) in [(start, &data[..first]), (0, &data[first..])] {
+            if src.is_empty() {
+                continue;
+            }
+            // Storage past the initialised prefix is zero-filled first
+            // (once per ring: the prefix only grows).
+            if self.buf.len() < at + src.len() {
+                self.buf.resize(at + src.len(), 0);
+            }
+            sum = sum.add_copied(&mut self.buf[at..at + src.len()], src);
+        }
+        sum
     }
 
     /// Copies `src` to `buf[at .. at + src.len()]` (within `size`), extending

@@ -28,6 +28,7 @@ mod input;
 mod output;
 mod timers;
 mod types;
+mod unverified;
 
 pub use crate::config::{ConnectionConfig, Keepalive};
 pub use types::{CloseReason, Event, FourTuple, State, Stats};
