@@ -154,7 +154,9 @@ struct Slot {
     released: bool,
     /// In the dirty queue.
     dirty: bool,
-    /// The deadline last pushed on the timer heap.
+    /// The slot's entry on the timer heap: never later than the
+    /// connection's own deadline (`poll_timeout`), possibly earlier (the
+    /// heap is refreshed lazily, see [`Endpoint::pump`]).
     deadline: Option<Instant>,
 }
 
@@ -500,8 +502,19 @@ impl Endpoint {
                 continue;
             }
             slot.deadline = None;
-            slot.conn.handle_timeout(now);
-            self.touch(index);
+            match slot.conn.poll_timeout() {
+                Some(due) if due <= now => {
+                    slot.conn.handle_timeout(now);
+                    self.touch(index);
+                }
+                // The entry was early (the deadline moved later since):
+                // re-arm at the real one without waking the connection.
+                Some(due) => {
+                    slot.deadline = Some(due);
+                    self.timers.push(Reverse((due, index, generation)));
+                }
+                None => {}
+            }
         }
     }
 
@@ -537,15 +550,22 @@ impl Endpoint {
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) must run.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, index, generation))) = self.timers.peek() {
-            let valid = self
-                .slots
-                .get(index as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|s| s.generation == generation && s.deadline == Some(deadline));
-            if valid {
-                return Some(deadline);
+            let slot = self.slots.get_mut(index as usize).and_then(Option::as_mut);
+            let Some(slot) = slot.filter(|s| s.generation == generation && s.deadline == Some(deadline)) else {
+                self.timers.pop();
+                continue;
+            };
+            // The slot's entry, early if the connection's deadline has
+            // moved later (see `pump`): then replaced by the real one.
+            let due = slot.conn.poll_timeout();
+            if due == Some(deadline) {
+                return due;
             }
             self.timers.pop();
+            slot.deadline = due;
+            if let Some(due) = due {
+                self.timers.push(Reverse((due, index, generation)));
+            }
         }
         None
     }
@@ -694,12 +714,18 @@ impl Endpoint {
             }
             self.events.push_back(EndpointEvent::Connection { handle, event });
         }
-        let deadline = slot.conn.poll_timeout();
-        if deadline != slot.deadline {
-            slot.deadline = deadline;
-            if let Some(d) = deadline {
-                self.timers.push(Reverse((d, index, slot.generation)));
-            }
+        // The heap is refreshed lazily: a deadline that moves later (or
+        // goes away) keeps the slot's earlier entry, which `poll_timeout`
+        // and `handle_timeout` correct when it reaches the top. Only a
+        // deadline earlier than the entry (or the first one) is pushed.
+        // Deadlines change on nearly every segment (delayed ACK,
+        // retransmission, keepalive and release timers), and a push into a
+        // heap of tens of thousands of entries costs cache misses.
+        if let Some(d) = slot.conn.poll_timeout()
+            && slot.deadline.is_none_or(|entry| d < entry)
+        {
+            slot.deadline = Some(d);
+            self.timers.push(Reverse((d, index, slot.generation)));
         }
         let unwanted = slot.released || slot.listener.is_some();
         if slot.conn.is_closed() && unwanted && !slot.dirty {
@@ -890,6 +916,74 @@ mod tests {
         assert_eq!(server.recv(s2, &mut read), Ok(100));
         assert_eq!(&read[..100], &text[..100]);
         assert_eq!(server.recv(s1, &mut read), Err(Error::WouldBlock));
+    }
+
+    /// The earliest deadline of every connection, as the connections see it.
+    fn earliest(ep: &Endpoint) -> Option<Instant> {
+        ep.handles().filter_map(|h| ep.connection(h).and_then(Connection::poll_timeout)).min()
+    }
+
+    /// The timer heap is refreshed lazily (a deadline that moves later
+    /// keeps its earlier entry), yet `poll_timeout` always reports exactly
+    /// the earliest deadline of any connection, so drivers never wake up
+    /// early; and every deadline is served. Several connections exchange
+    /// data with pauses in between, closing at the end, with the check
+    /// after every step.
+    #[test]
+    fn poll_timeout_is_exactly_the_earliest_connection_deadline() {
+        let mut now = Instant::from_millis(1);
+        let mut client = Endpoint::new(EndpointConfig { seed: 1, ..EndpointConfig::default() });
+        let mut server = Endpoint::new(EndpointConfig { seed: 2, ..EndpointConfig::default() });
+        server.listen(SERVER, 64).unwrap();
+        let conns: Vec<_> = (0..5).map(|_| client.connect(now, CLIENT, SERVER).unwrap()).collect();
+        let mut accepted = Vec::new();
+        let mut read = [0u8; 4096];
+        let mut timeouts = 0;
+        for step in 0..400u32 {
+            exchange(now, &mut client, &mut server);
+            while let Some(h) = server.accept(SERVER) {
+                accepted.push(h);
+            }
+            for (i, &c) in conns.iter().enumerate() {
+                if (step as usize + i) % 3 == 0 && step < 300 {
+                    let _ = client.send(c, &[i as u8; 700]);
+                }
+                if step == 300 {
+                    client.close(c).unwrap();
+                }
+            }
+            for &h in &accepted {
+                if step % 2 == 0 {
+                    while server.recv(h, &mut read).is_ok_and(|n| n > 0) {}
+                }
+                if step == 301 {
+                    let _ = server.close(h);
+                }
+            }
+            exchange(now, &mut client, &mut server);
+            for ep in [&mut client, &mut server] {
+                assert_eq!(ep.poll_timeout(), earliest(ep), "step {step}");
+                while ep.poll_event().is_some() {}
+            }
+            // Move time: by a little (deadlines move later while others are
+            // pending), or to the next deadline.
+            let next = [client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+            now = match next {
+                Some(t) if step % 4 == 3 => {
+                    timeouts += 1;
+                    t
+                }
+                _ => now + crate::time::Duration::from_millis(7),
+            };
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+            for ep in [&mut client, &mut server] {
+                assert_eq!(ep.poll_timeout(), earliest(ep), "step {step} after timeouts");
+                assert!(earliest(ep).is_none_or(|t| t > now), "step {step}: a due deadline was not served");
+            }
+        }
+        assert!(timeouts > 50);
+        assert_eq!(accepted.len(), 5);
     }
 
     /// Out-of-order text, which is not staged, is verified on its own:
