@@ -24,6 +24,7 @@
 //! timeout `snd_nxt` is pulled back to `snd_una` (go-back-N) while ACKs up
 //! to `snd_max` stay acceptable.
 
+mod events;
 mod input;
 mod output;
 mod timers;
@@ -41,7 +42,6 @@ use crate::sendbuf::SendBuffer;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::Segment;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use timers::Timers;
 
@@ -166,7 +166,7 @@ pub struct Connection {
     challenge_window_start: Instant,
     challenge_count: u32,
 
-    events: VecDeque<Event>,
+    events: events::EventQueue,
     readable_signalled: bool,
     writable_wanted: bool,
     close_reason: Option<CloseReason>,
@@ -241,7 +241,7 @@ impl Connection {
             syn_retransmitted: false,
             challenge_window_start: now,
             challenge_count: 0,
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             readable_signalled: false,
             writable_wanted: false,
             close_reason: None,
