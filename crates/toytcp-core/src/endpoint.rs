@@ -945,7 +945,7 @@ mod tests {
                 accepted.push(h);
             }
             for (i, &c) in conns.iter().enumerate() {
-                if (step as usize + i) % 3 == 0 && step < 300 {
+                if (step as usize + i).is_multiple_of(3) && step < 300 {
                     let _ = client.send(c, &[i as u8; 700]);
                 }
                 if step == 300 {
@@ -953,7 +953,7 @@ mod tests {
                 }
             }
             for &h in &accepted {
-                if step % 2 == 0 {
+                if step.is_multiple_of(2) {
                     while server.recv(h, &mut read).is_ok_and(|n| n > 0) {}
                 }
                 if step == 301 {
