@@ -26,6 +26,8 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
+mod demux;
+
 /// Replies to unmatched segments waiting to be sent; more are dropped.
 const MAX_PENDING_RSTS: usize = 1024;
 
@@ -171,7 +173,8 @@ pub struct Endpoint {
     generations: Vec<u32>,
     free: Vec<u32>,
     live: usize,
-    by_tuple: HashMap<FourTuple, u32>,
+    /// 4-tuple → slot index (see `demux`).
+    by_tuple: demux::Demux,
     /// The last `by_tuple` hit: consecutive segments usually belong to the
     /// same connection, and this spares hashing the 4-tuple (SipHash) for
     /// each. Cleared whenever an entry leaves `by_tuple`.
@@ -188,15 +191,17 @@ pub struct Endpoint {
 impl Endpoint {
     /// A host with no connections.
     pub fn new(config: EndpointConfig) -> Self {
+        let secrets = Secrets::from_seed(config.seed);
+        let by_tuple = demux::Demux::new(secrets.demux);
         Endpoint {
-            secrets: Secrets::from_seed(config.seed),
             connection_config: Arc::new(config.connection.clone()),
             config,
+            secrets,
             slots: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
             live: 0,
-            by_tuple: HashMap::new(),
+            by_tuple,
             last_lookup: None,
             listeners: HashMap::new(),
             dirty: VecDeque::new(),
@@ -307,7 +312,7 @@ impl Endpoint {
             let port = min + (offset.wrapping_add(self.port_counter).wrapping_add(i) % num) as u16;
             let local = SocketAddrV4::new(local_addr, port);
             let tuple = FourTuple { local, remote };
-            if self.by_tuple.contains_key(&tuple) || self.port_listened(local) {
+            if self.find(&tuple).is_some() || self.port_listened(local) {
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);
@@ -328,7 +333,7 @@ impl Endpoint {
             return Err(Error::InvalidAddress);
         }
         let tuple = FourTuple { local, remote };
-        if self.by_tuple.contains_key(&tuple) {
+        if self.find(&tuple).is_some() {
             return Err(Error::AddrInUse);
         }
         Ok(self.open(now, tuple))
@@ -457,7 +462,7 @@ impl Endpoint {
             if conn.state() == State::Closed {
                 // Closed but still held by the application: to the wire the
                 // connection no longer exists (RFC 9293 §3.10.7.1).
-                self.by_tuple.remove(&tuple);
+                self.by_tuple.remove(&tuple, index);
                 self.last_lookup = None;
                 return self.handle_segment(now, seg);
             }
@@ -609,9 +614,17 @@ impl Endpoint {
         {
             return Some(index);
         }
-        let index = *self.by_tuple.get(tuple)?;
+        let index = self.find(tuple)?;
         self.last_lookup = Some((*tuple, index));
         Some(index)
+    }
+
+    /// The slot index of a 4-tuple's connection, from the table.
+    fn find(&self, tuple: &FourTuple) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_tuple.get(tuple, |i| {
+            slots.get(i as usize).and_then(Option::as_ref).is_some_and(|s| s.conn.four_tuple() == *tuple)
+        })
     }
 
     fn slot(&self, h: ConnectionHandle) -> Option<&Slot> {
@@ -658,7 +671,7 @@ impl Endpoint {
             dirty: false,
             deadline: None,
         });
-        self.by_tuple.insert(tuple, index);
+        self.by_tuple.insert(&tuple, index);
         self.live += 1;
         ConnectionHandle { index, generation }
     }
@@ -667,9 +680,7 @@ impl Endpoint {
         let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::take) else { return };
         let tuple = slot.conn.four_tuple();
         self.last_lookup = None;
-        if self.by_tuple.get(&tuple) == Some(&index) {
-            self.by_tuple.remove(&tuple);
-        }
+        self.by_tuple.remove(&tuple, index);
         if let Some(key) = slot.listener
             && let Some(l) = self.listeners.get_mut(&key)
         {
