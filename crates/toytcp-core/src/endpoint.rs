@@ -27,6 +27,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 mod demux;
+mod slab;
 
 /// Replies to unmatched segments waiting to be sent; more are dropped.
 const MAX_PENDING_RSTS: usize = 1024;
@@ -142,24 +143,26 @@ struct Listener {
     half_open: usize,
 }
 
+/// One connection and the endpoint's bookkeeping for it, held inline in
+/// the slab (bookkeeping first: it shares a cache line with the start of
+/// the connection).
 #[derive(Debug)]
+#[repr(C)]
 struct Slot {
-    /// Boxed so that the slot vector's spare capacity (it grows by
-    /// doubling) costs a pointer per slot rather than a whole connection.
-    conn: Box<Connection>,
     generation: u32,
-    /// The listener that created it, until the application accepts it.
-    listener: Option<SocketAddrV4>,
     /// Established and waiting in the listener's accept queue.
     queued: bool,
     /// The application gave the handle up (close/abort): remove once closed.
     released: bool,
     /// In the dirty queue.
     dirty: bool,
+    /// The listener that created it, until the application accepts it.
+    listener: Option<SocketAddrV4>,
     /// The slot's entry on the timer heap: never later than the
     /// connection's own deadline (`poll_timeout`), possibly earlier (the
     /// heap is refreshed lazily, see [`Endpoint::pump`]).
     deadline: Option<Instant>,
+    conn: Connection,
 }
 
 /// A host's TCP: owns every connection and listener. See the module docs.
@@ -169,7 +172,7 @@ pub struct Endpoint {
     /// `config.connection`, shared by every connection.
     connection_config: Arc<ConnectionConfig>,
     secrets: Secrets,
-    slots: Vec<Option<Slot>>,
+    slots: slab::Slab<Slot>,
     generations: Vec<u32>,
     free: Vec<u32>,
     live: usize,
@@ -197,7 +200,7 @@ impl Endpoint {
             connection_config: Arc::new(config.connection.clone()),
             config,
             secrets,
-            slots: Vec::new(),
+            slots: slab::Slab::new(),
             generations: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -227,7 +230,7 @@ impl Endpoint {
 
     /// A connection, if the handle is live.
     pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.slot(h).map(|s| &*s.conn)
+        self.slot(h).map(|s| &s.conn)
     }
 
     /// Number of connections held (TIME-WAIT and unaccepted ones included).
@@ -662,15 +665,8 @@ impl Endpoint {
             }
         };
         let generation = self.generations[index as usize];
-        self.slots[index as usize] = Some(Slot {
-            conn: Box::new(conn),
-            generation,
-            listener,
-            queued: false,
-            released: false,
-            dirty: false,
-            deadline: None,
-        });
+        self.slots[index as usize] =
+            Some(Slot { conn, generation, listener, queued: false, released: false, dirty: false, deadline: None });
         self.by_tuple.insert(&tuple, index);
         self.live += 1;
         ConnectionHandle { index, generation }
