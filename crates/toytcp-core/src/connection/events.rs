@@ -22,26 +22,25 @@ pub(super) struct EventQueue {
     /// Inline events held.
     len: u8,
     /// Events after the inline ones (used only while `inline` is full or
-    /// this is non-empty, so order is kept).
-    spill: VecDeque<Event>,
+    /// this is non-empty, so order is kept); boxed, as it is almost never
+    /// needed, to keep the queue small.
+    spill: Option<Box<VecDeque<Event>>>,
 }
 
 impl EventQueue {
     /// Appends an event.
     pub(super) fn push_back(&mut self, event: Event) {
-        if usize::from(self.len) < INLINE && self.spill.is_empty() {
-            let at = (usize::from(self.head) + usize::from(self.len)) % INLINE;
-            self.inline[at] = Some(event);
-            self.len += 1;
-        } else {
-            self.spill.push_back(event);
+        match &mut self.spill {
+            None if usize::from(self.len) < INLINE => self.push_inline(event),
+            Some(spill) => spill.push_back(event),
+            None => self.spill = Some(Box::new(VecDeque::from([event]))),
         }
     }
 
     /// Takes the oldest event.
     pub(super) fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {
-            return self.spill.pop_front();
+            return self.take_spilled();
         }
         let event = self.inline[usize::from(self.head)].take();
         self.head = ((usize::from(self.head) + 1) % INLINE) as u8;
@@ -49,12 +48,22 @@ impl EventQueue {
         if self.len == 0 {
             // Refill from the spill so later pushes stay behind it.
             while usize::from(self.len) < INLINE
-                && let Some(e) = self.spill.pop_front()
+                && let Some(e) = self.take_spilled()
             {
                 self.push_inline(e);
             }
         }
         event
+    }
+
+    /// The oldest spilled event; the spill is freed once empty.
+    fn take_spilled(&mut self) -> Option<Event> {
+        let spill = self.spill.as_mut()?;
+        let e = spill.pop_front();
+        if spill.is_empty() {
+            self.spill = None;
+        }
+        e
     }
 
     fn push_inline(&mut self, event: Event) {
