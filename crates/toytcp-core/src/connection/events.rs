@@ -24,6 +24,7 @@ pub(super) struct EventQueue {
     /// Events after the inline ones (used only while `inline` is full or
     /// this is non-empty, so order is kept); boxed, as it is almost never
     /// needed, to keep the queue small.
+    #[allow(clippy::box_collection, reason = "one pointer in the queue for a spill that is almost never used")]
     spill: Option<Box<VecDeque<Event>>>,
 }
 
