@@ -993,6 +993,49 @@ mod tests {
         assert_eq!(accepted.len(), 5);
     }
 
+    /// `unlisten` resets the listener's queued and half-open connections
+    /// (and only those: another listener's connection stays queued), and
+    /// they are removed once their RST is out.
+    #[test]
+    fn unlisten_resets_only_its_own_connections() {
+        let now = Instant::from_millis(1);
+        let other = SocketAddrV4::new(*SERVER.ip(), 81);
+        let mut client = Endpoint::new(EndpointConfig { seed: 1, ..EndpointConfig::default() });
+        let mut server = Endpoint::new(EndpointConfig { seed: 2, ..EndpointConfig::default() });
+        server.listen(SERVER, 8).unwrap();
+        server.listen(other, 8).unwrap();
+        let queued = [client.connect(now, CLIENT, SERVER).unwrap(), client.connect(now, CLIENT, SERVER).unwrap()];
+        let kept = client.connect(now, CLIENT, other).unwrap();
+        exchange(now, &mut client, &mut server);
+        // A half-open one: its SYN reaches the server, the SYN-ACK is lost.
+        let half = client.connect(now, CLIENT, SERVER).unwrap();
+        let mut buf = [0u8; 2048];
+        let t = client.poll_transmit(now, &mut buf).unwrap();
+        server.handle(now, &buf[..t.len]);
+        assert!(server.poll_transmit(now, &mut buf).is_some(), "SYN-ACK");
+        assert_eq!(server.connection_count(), 4);
+
+        server.unlisten(SERVER);
+        let mut resets = 0;
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            let seg = wire::parse(&buf[..t.len]).unwrap();
+            assert!(seg.header.flags.rst());
+            assert_eq!(seg.header.src_port, SERVER.port());
+            resets += 1;
+            client.handle(now, &buf[..t.len]);
+        }
+        assert_eq!(resets, 3);
+        assert_eq!(server.connection_count(), 1);
+        assert_eq!(server.accept(SERVER), None);
+        let h = server.accept(other).expect("the other listener's connection is still queued");
+        assert_eq!(server.connection(h).unwrap().state(), State::Established);
+        for c in queued {
+            assert_eq!(client.connection(c).unwrap().state(), State::Closed);
+        }
+        assert_eq!(client.connection(kept).unwrap().state(), State::Established);
+        assert_eq!(client.connection(half).unwrap().state(), State::SynSent);
+    }
+
     /// Out-of-order text, which is not staged, is verified on its own:
     /// a corrupted copy is counted and never held, the intact one is.
     #[test]

@@ -78,10 +78,11 @@ pub(crate) struct RecvBuffer {
     /// Out-of-order ranges `[start, end)`: ascending, disjoint, never
     /// adjacent to each other, all starting after `next_offset()`.
     ranges: Vec<(u64, u64)>,
-    /// Stream offsets `[start, end)` already copied into storage by
-    /// [`RecvBuffer::stage`] and not yet taken by [`RecvBuffer::insert`];
-    /// an empty range when there are none.
-    staged: (u64, u64),
+    /// End (stream offset) of text copied into storage by
+    /// [`RecvBuffer::stage`] from `next_offset()` on and not yet taken by
+    /// [`RecvBuffer::insert`]; 0 when there is none. (Nothing moves
+    /// `next_offset()` between the two without clearing it.)
+    staged_end: u64,
 }
 
 impl RecvBuffer {
@@ -96,7 +97,7 @@ impl RecvBuffer {
             read_offset: 0,
             readable: 0,
             ranges: Vec::new(),
-            staged: (0, 0),
+            staged_end: 0,
         }
     }
 
@@ -151,7 +152,7 @@ impl RecvBuffer {
     /// than `max_ranges` ranges, in which case it is dropped. Already
     /// received bytes are never overwritten (first copy wins).
     pub(crate) fn insert(&mut self, offset: u64, data: &[u8]) -> InsertOutcome {
-        let (staged_start, staged_end) = core::mem::take(&mut self.staged);
+        let staged_end = core::mem::take(&mut self.staged_end);
         let mut out = InsertOutcome::default();
         if data.is_empty() {
             return out;
@@ -173,7 +174,7 @@ impl RecvBuffer {
             let overlapped = self.ranges.partition_point(|r| r.0 < end);
             // Staged text is in storage already (and `stage` made sure no
             // held range overlaps it).
-            if !(staged_start <= start && end <= staged_end && overlapped == 0) {
+            if !(end <= staged_end && overlapped == 0) {
                 self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
                 copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
             }
@@ -238,7 +239,7 @@ impl RecvBuffer {
     /// either way; if it verified, the next `insert` of (part of) that
     /// text skips the copy. [`RecvBuffer::unstage`] forgets it.
     pub(crate) fn stage(&mut self, data: &[u8], check: PendingChecksum) -> Option<bool> {
-        self.staged = (0, 0);
+        self.staged_end = 0;
         let start = self.next_offset();
         let end = start + data.len() as u64;
         if data.is_empty() || data.len() > self.window() || self.ranges.first().is_some_and(|r| r.0 < end) {
@@ -248,14 +249,14 @@ impl RecvBuffer {
         self.ring.ensure(pos + data.len(), self.capacity, self.live());
         let ok = PendingChecksum::finish(self.ring.write_summing(pos, data, check.into_sum()));
         if ok {
-            self.staged = (start, end);
+            self.staged_end = end;
         }
         Some(ok)
     }
 
     /// Forgets text staged by [`RecvBuffer::stage`] and not inserted.
     pub(crate) fn unstage(&mut self) {
-        self.staged = (0, 0);
+        self.staged_end = 0;
     }
 
     /// Copies in-order bytes into `buf` and returns how many. Storage is
@@ -272,7 +273,7 @@ impl RecvBuffer {
         self.readable -= n;
         self.read_offset += n as u64;
         if self.readable == 0 && self.ranges.is_empty() {
-            self.staged = (0, 0);
+            self.staged_end = 0;
             self.ring.drained();
         }
         n
@@ -292,7 +293,7 @@ impl RecvBuffer {
     /// Frees all storage now if nothing (readable or out-of-order) is held.
     pub(crate) fn release_if_empty(&mut self) {
         if self.readable == 0 && self.ranges.is_empty() {
-            self.staged = (0, 0);
+            self.staged_end = 0;
             self.ring.release();
             self.ranges = Vec::new();
         }

@@ -10,8 +10,9 @@
 use super::Event;
 use std::collections::VecDeque;
 
-/// Events held without a heap allocation.
-const INLINE: usize = 4;
+/// Events held without a heap allocation (three keep the queue at 16
+/// bytes).
+const INLINE: usize = 3;
 
 /// A FIFO of [`Event`]s: up to [`INLINE`] inline, the rest spilled.
 #[derive(Debug, Default)]
