@@ -35,7 +35,7 @@
 //! [`crate::sendbuf`]); the out-of-order range list is allocated only while
 //! there are out-of-order ranges.
 
-use crate::sendbuf::Ring;
+use crate::sendbuf::{Ring, clamp_capacity};
 use crate::wire::PendingChecksum;
 
 /// What [`RecvBuffer::insert`] did with a segment.
@@ -67,10 +67,11 @@ pub(crate) struct InsertOutcome {
 pub(crate) struct RecvBuffer {
     /// Storage; logical position 0 is stream offset `read_offset`.
     ring: Ring,
-    /// Most bytes (readable plus out-of-order) the buffer may hold.
-    capacity: usize,
+    /// Most bytes (readable plus out-of-order) the buffer may hold
+    /// (clamped to `sendbuf::MAX_CAPACITY`).
+    capacity: u32,
     /// Most distinct out-of-order ranges held at once.
-    max_ranges: usize,
+    max_ranges: u32,
     /// Stream offset of the first unread byte.
     read_offset: u64,
     /// In-order bytes waiting for the application.
@@ -92,8 +93,8 @@ impl RecvBuffer {
     pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
         RecvBuffer {
             ring: Ring::new(),
-            capacity,
-            max_ranges,
+            capacity: clamp_capacity(capacity),
+            max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
             read_offset: 0,
             readable: 0,
             ranges: Vec::new(),
@@ -103,7 +104,7 @@ impl RecvBuffer {
 
     /// The most bytes the buffer will hold.
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     /// Changes the capacity. Held data (readable or out-of-order) is never
@@ -111,7 +112,7 @@ impl RecvBuffer {
     /// RFC 9293 §3.8.6.2.2 discourages; that is the caller's business.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
-        self.capacity = cap;
+        self.capacity = clamp_capacity(cap);
     }
 
     /// Stream offset of the next in-order byte expected (`RCV.NXT`'s
@@ -129,7 +130,7 @@ impl RecvBuffer {
     /// lowered below what is readable), the space from
     /// [`RecvBuffer::next_offset`] on.
     pub(crate) fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.readable)
+        self.capacity().saturating_sub(self.readable)
     }
 
     /// Logical ring positions in use: up to the end of the last
@@ -175,7 +176,7 @@ impl RecvBuffer {
             // Staged text is in storage already (and `stage` made sure no
             // held range overlaps it).
             if !(end <= staged_end && overlapped == 0) {
-                self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
+                self.ring.ensure((end - self.read_offset) as usize, self.capacity(), self.live());
                 copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
             }
             let mut new_nxt = end;
@@ -204,11 +205,11 @@ impl RecvBuffer {
         // Out of order: ranges i..j overlap or touch [start, end).
         let i = self.ranges.partition_point(|r| r.1 < start);
         let j = self.ranges.partition_point(|r| r.0 <= end);
-        if i == j && self.ranges.len() >= self.max_ranges {
+        if i == j && self.ranges.len() >= self.max_ranges as usize {
             out.dropped = true;
             return out;
         }
-        self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
+        self.ring.ensure((end - self.read_offset) as usize, self.capacity(), self.live());
         let new = copy_holes(&mut self.ring, self.read_offset, &self.ranges[i..j], start, end, offset, data);
         if new == 0 {
             // Entirely inside one held range.
@@ -246,7 +247,7 @@ impl RecvBuffer {
             return None;
         }
         let pos = (start - self.read_offset) as usize;
-        self.ring.ensure(pos + data.len(), self.capacity, self.live());
+        self.ring.ensure(pos + data.len(), self.capacity(), self.live());
         let ok = PendingChecksum::finish(self.ring.write_summing(pos, data, check.into_sum()));
         if ok {
             self.staged_end = end;

@@ -41,6 +41,16 @@ pub(crate) const MIN_STORAGE: usize = 64;
 /// anything larger is released, so idle connections stay cheap.
 pub(crate) const RETAIN_WHEN_EMPTY: usize = 256;
 
+/// The most a buffer holds: ring sizes and positions are kept in 32 bits
+/// (a connection's memory counts at thousands of connections), so
+/// capacities are clamped to this (4 GiB − 1, beyond any TCP window).
+pub(crate) const MAX_CAPACITY: usize = u32::MAX as usize;
+
+/// `capacity` clamped to [`MAX_CAPACITY`], in 32 bits.
+pub(crate) fn clamp_capacity(capacity: usize) -> u32 {
+    u32::try_from(capacity).unwrap_or(u32::MAX)
+}
+
 /// Growable ring storage addressed by *logical position*: position 0 is the
 /// ring's head (the oldest byte held), position `p` lies `p` bytes after it.
 ///
@@ -58,19 +68,21 @@ pub(crate) struct Ring {
     /// prefix written so far. Empty (unallocated) until the first write, so
     /// an unused ring costs no heap memory.
     buf: Vec<u8>,
-    /// The physical ring size: positions wrap modulo `size`.
-    size: usize,
+    /// The physical ring size: positions wrap modulo `size`
+    /// (≤ [`MAX_CAPACITY`]).
+    size: u32,
     /// Index in `buf` of logical position 0; always `< size` unless `size`
     /// is 0 (then 0).
-    head: usize,
-    /// Storage of at most this size survives [`Ring::drained`].
-    retain: usize,
+    head: u32,
+    /// Storage of at most this size survives [`Ring::drained`]
+    /// (saturated at [`MAX_CAPACITY`]: `usize::MAX` keeps all storage).
+    retain: u32,
 }
 
 impl Ring {
     /// An empty ring with no storage allocated.
     pub(crate) const fn new() -> Self {
-        Ring { buf: Vec::new(), size: 0, head: 0, retain: RETAIN_WHEN_EMPTY }
+        Ring { buf: Vec::new(), size: 0, head: 0, retain: RETAIN_WHEN_EMPTY as u32 }
     }
 
     /// Heap bytes held by the storage.
@@ -81,7 +93,7 @@ impl Ring {
     /// Sets how much storage [`Ring::drained`] keeps (see
     /// [`SendBuffer::set_retain_when_empty`]).
     pub(crate) fn set_retain(&mut self, bytes: usize) {
-        self.retain = bytes;
+        self.retain = u32::try_from(bytes).unwrap_or(u32::MAX);
     }
 
     /// Frees all storage. Only for when the owner holds no bytes.
@@ -92,13 +104,25 @@ impl Ring {
     /// The physical ring size (the storage allocated, in bytes).
     #[cfg(test)]
     pub(crate) fn storage(&self) -> usize {
-        self.size
+        self.size()
+    }
+
+    /// `size` as a `usize`.
+    #[inline]
+    fn size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// `head` as a `usize`.
+    #[inline]
+    fn head(&self) -> usize {
+        self.head as usize
     }
 
     /// Maps `head + pos` (which is `< 2 * size`) into `buf`.
     #[inline]
     fn wrap(&self, index: usize) -> usize {
-        if index >= self.size { index - self.size } else { index }
+        if index >= self.size() { index - self.size() } else { index }
     }
 
     /// Makes logical positions `0 .. needed` addressable, growing the
@@ -107,17 +131,18 @@ impl Ring {
     /// first `live` bytes (which must be addressable already) are preserved;
     /// anything beyond them is not.
     pub(crate) fn ensure(&mut self, needed: usize, limit: usize, live: usize) {
-        if needed <= self.size {
+        if needed <= self.size() {
             return;
         }
-        let size = needed.max(self.size.saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed));
+        debug_assert!(needed <= MAX_CAPACITY);
+        let size = needed.max(self.size().saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed)).min(MAX_CAPACITY);
         let mut grown = Vec::with_capacity(size);
         if live > 0 {
             // The live span may include never-written holes (between
             // out-of-order ranges) beyond the initialised prefix: copy what
             // is initialised and zero-fill the rest.
-            let start = self.head;
-            let first = live.min(self.size - start);
+            let start = self.head();
+            let first = live.min(self.size() - start);
             let init = self.buf.len();
             for (from, to) in [(start, start + first), (0, live - first)] {
                 let init_end = to.min(init).max(from);
@@ -126,7 +151,7 @@ impl Ring {
             }
         }
         self.buf = grown;
-        self.size = size;
+        self.size = size as u32;
         self.head = 0;
     }
 
@@ -138,9 +163,9 @@ impl Ring {
         if len == 0 {
             return (&[], &[]);
         }
-        debug_assert!(pos + len <= self.size);
-        let start = self.wrap(self.head + pos);
-        let first = len.min(self.size - start);
+        debug_assert!(pos + len <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = len.min(self.size() - start);
         (&self.buf[start..start + first], &self.buf[..len - first])
     }
 
@@ -151,9 +176,9 @@ impl Ring {
         if data.is_empty() {
             return;
         }
-        debug_assert!(pos + data.len() <= self.size);
-        let start = self.wrap(self.head + pos);
-        let first = data.len().min(self.size - start);
+        debug_assert!(pos + data.len() <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = data.len().min(self.size() - start);
         self.put(start, &data[..first]);
         self.put(0, &data[first..]);
     }
@@ -165,9 +190,9 @@ impl Ring {
         if data.is_empty() {
             return sum;
         }
-        debug_assert!(pos + data.len() <= self.size);
-        let start = self.wrap(self.head + pos);
-        let first = data.len().min(self.size - start);
+        debug_assert!(pos + data.len() <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = data.len().min(self.size() - start);
         for (at, src) in [(start, &data[..first]), (0, &data[first..])] {
             if src.is_empty() {
                 continue;
@@ -197,7 +222,7 @@ impl Ring {
             let overlap = self.buf.len() - at;
             self.buf[at..].copy_from_slice(&src[..overlap]);
             self.buf.extend_from_slice(&src[overlap..]);
-            debug_assert!(self.buf.len() <= self.size);
+            debug_assert!(self.buf.len() <= self.size());
         }
     }
 
@@ -205,9 +230,10 @@ impl Ring {
     /// `n` must not exceed the storage size.
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
-        debug_assert!(n <= self.size);
+        debug_assert!(n <= self.size());
         if self.size != 0 {
-            self.head = self.wrap(self.head + n);
+            // `wrap` keeps it below `size`, which fits in 32 bits.
+            self.head = self.wrap(self.head() + n) as u32;
         }
     }
 
@@ -240,34 +266,34 @@ pub(crate) struct SendBuffer {
     /// Storage; logical position 0 is the oldest unacknowledged byte.
     ring: Ring,
     /// Bytes held.
-    len: usize,
+    len: u32,
     /// The most bytes the application may have outstanding.
-    capacity: usize,
+    capacity: u32,
 }
 
 impl SendBuffer {
     /// An empty buffer that will hold up to `capacity` bytes. Allocates
     /// nothing until the first write.
     pub(crate) fn new(capacity: usize) -> Self {
-        SendBuffer { ring: Ring::new(), len: 0, capacity }
+        SendBuffer { ring: Ring::new(), len: 0, capacity: clamp_capacity(capacity) }
     }
 
     /// The most bytes the buffer will hold.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     /// Changes the capacity. Held data is never dropped: if the buffer holds
     /// more than `cap`, it simply accepts no writes until it drains below it.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
-        self.capacity = cap;
+        self.capacity = clamp_capacity(cap);
     }
 
     /// Bytes held (written and not yet acknowledged).
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether nothing is held.
@@ -277,7 +303,7 @@ impl SendBuffer {
 
     /// Bytes that can still be written.
     pub(crate) fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.len)
+        self.capacity().saturating_sub(self.len())
     }
 
     /// Appends as much of `data` as fits and returns how many bytes that was.
@@ -286,9 +312,11 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
-        self.ring.ensure(self.len + n, self.capacity, self.len);
-        self.ring.write_at(self.len, &data[..n]);
-        self.len += n;
+        let len = self.len();
+        self.ring.ensure(len + n, self.capacity(), len);
+        self.ring.write_at(len, &data[..n]);
+        // At most `capacity` (32 bits) is held.
+        self.len = (len + n) as u32;
         n
     }
 
@@ -296,9 +324,9 @@ impl SendBuffer {
     /// clamped to [`SendBuffer::len`]. Storage is released when the buffer
     /// becomes empty.
     pub(crate) fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
+        let n = n.min(self.len());
         self.ring.advance(n);
-        self.len -= n;
+        self.len -= n as u32;
         if self.len == 0 {
             self.ring.drained();
         }
@@ -329,8 +357,8 @@ impl SendBuffer {
     /// The bytes `[offset, offset + len)`, clamped to what is held, as up to
     /// two slices (the second is non-empty only where the storage wraps).
     pub(crate) fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        let start = offset.min(self.len);
-        let end = offset.saturating_add(len).min(self.len);
+        let start = offset.min(self.len());
+        let end = offset.saturating_add(len).min(self.len());
         self.ring.slices(start, end - start)
     }
 }
