@@ -78,7 +78,7 @@ pub(crate) struct RecvBuffer {
     readable: usize,
     /// Out-of-order ranges `[start, end)`: ascending, disjoint, never
     /// adjacent to each other, all starting after `next_offset()`.
-    ranges: Vec<(u64, u64)>,
+    ranges: RangeList,
     /// End (stream offset) of text copied into storage by
     /// [`RecvBuffer::stage`] from `next_offset()` on and not yet taken by
     /// [`RecvBuffer::insert`]; 0 when there is none. (Nothing moves
@@ -97,7 +97,7 @@ impl RecvBuffer {
             max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
             read_offset: 0,
             readable: 0,
-            ranges: Vec::new(),
+            ranges: RangeList::default(),
             staged_end: 0,
         }
     }
@@ -192,9 +192,9 @@ impl RecvBuffer {
                 out.filled_gap = true;
                 if pulled == self.ranges.len() {
                     // Release the list's storage along with its contents.
-                    self.ranges = Vec::new();
+                    self.ranges = RangeList::default();
                 } else {
-                    self.ranges.drain(..pulled);
+                    self.ranges.remove(0..pulled);
                 }
             }
             out.advanced = (new_nxt - nxt) as usize;
@@ -222,7 +222,7 @@ impl RecvBuffer {
         } else {
             let merged = (start.min(self.ranges[i].0), end.max(self.ranges[j - 1].1));
             self.ranges[i] = merged;
-            self.ranges.drain(i + 1..j);
+            self.ranges.remove(i + 1..j);
         }
         out
     }
@@ -296,13 +296,13 @@ impl RecvBuffer {
         if self.readable == 0 && self.ranges.is_empty() {
             self.staged_end = 0;
             self.ring.release();
-            self.ranges = Vec::new();
+            self.ranges = RangeList::default();
         }
     }
 
     /// Heap bytes currently held (for memory accounting).
     pub(crate) fn allocated(&self) -> usize {
-        self.ring.allocated() + self.ranges.capacity() * core::mem::size_of::<(u64, u64)>()
+        self.ring.allocated() + self.ranges.allocated()
     }
 
     /// The readable bytes, as up to two slices (the second is non-empty only
@@ -329,6 +329,49 @@ impl RecvBuffer {
     /// Whether any out-of-order data is held.
     pub(crate) fn has_out_of_order(&self) -> bool {
         !self.ranges.is_empty()
+    }
+}
+
+/// The out-of-order ranges, boxed: most of the time there are none, and
+/// the buffer (inside every connection) is then one pointer smaller than
+/// with a `Vec` (every byte of a connection counts at thousands of them,
+/// BENCHMARKS.md §2). Reads go through `Deref` to a slice (empty when
+/// there is no list).
+#[derive(Clone, Debug, Default)]
+struct RangeList(
+    #[allow(clippy::box_collection, reason = "one pointer when empty, the common case")] Option<Box<Vec<(u64, u64)>>>,
+);
+
+impl RangeList {
+    fn insert(&mut self, i: usize, range: (u64, u64)) {
+        self.0.get_or_insert_with(Box::default).insert(i, range);
+    }
+
+    /// Removes the ranges at indices `r`.
+    fn remove(&mut self, r: core::ops::Range<usize>) {
+        if let Some(v) = self.0.as_mut() {
+            v.drain(r);
+        }
+    }
+
+    /// Heap bytes held.
+    fn allocated(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |v| core::mem::size_of::<Vec<(u64, u64)>>() + v.capacity() * core::mem::size_of::<(u64, u64)>())
+    }
+}
+
+impl core::ops::Deref for RangeList {
+    type Target = [(u64, u64)];
+    fn deref(&self) -> &[(u64, u64)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl core::ops::DerefMut for RangeList {
+    fn deref_mut(&mut self) -> &mut [(u64, u64)] {
+        self.0.as_deref_mut().map_or(&mut [], Vec::as_mut_slice)
     }
 }
 
@@ -729,7 +772,7 @@ mod tests {
         b.insert(3000, &stream(3000, 4000));
         assert!(b.ring.storage() >= 4000);
         b.insert(0, &stream(0, 3000));
-        assert_eq!(b.ranges.capacity(), 0);
+        assert_eq!(b.ranges.allocated(), 0);
         read_all(&mut b);
         assert_eq!(b.ring.storage(), 0);
         assert_eq!(b.allocated(), 0);
