@@ -26,6 +26,9 @@ pub(crate) struct Secrets {
     isn: (u64, u64),
     port: (u64, u64),
     ts: (u64, u64),
+    /// Keys the endpoint's demultiplexing table (derived last, so the
+    /// other keys do not depend on it).
+    pub demux: (u64, u64),
 }
 
 impl Secrets {
@@ -33,7 +36,8 @@ impl Secrets {
     pub fn from_seed(seed: u64) -> Self {
         let mut s = seed;
         let mut key = || (splitmix64(&mut s), splitmix64(&mut s));
-        Secrets { isn: key(), port: key(), ts: key() }
+        let (isn, port, ts) = (key(), key(), key());
+        Secrets { isn, port, ts, demux: key() }
     }
 
     fn hash(key: (u64, u64), parts: &[&[u8]]) -> u64 {

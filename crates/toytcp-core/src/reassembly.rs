@@ -35,7 +35,8 @@
 //! [`crate::sendbuf`]); the out-of-order range list is allocated only while
 //! there are out-of-order ranges.
 
-use crate::sendbuf::Ring;
+use crate::sendbuf::{Ring, clamp_capacity};
+use crate::wire::PendingChecksum;
 
 /// What [`RecvBuffer::insert`] did with a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,17 +67,23 @@ pub(crate) struct InsertOutcome {
 pub(crate) struct RecvBuffer {
     /// Storage; logical position 0 is stream offset `read_offset`.
     ring: Ring,
-    /// Most bytes (readable plus out-of-order) the buffer may hold.
-    capacity: usize,
+    /// Most bytes (readable plus out-of-order) the buffer may hold
+    /// (clamped to `sendbuf::MAX_CAPACITY`).
+    capacity: u32,
     /// Most distinct out-of-order ranges held at once.
-    max_ranges: usize,
+    max_ranges: u32,
     /// Stream offset of the first unread byte.
     read_offset: u64,
     /// In-order bytes waiting for the application.
     readable: usize,
     /// Out-of-order ranges `[start, end)`: ascending, disjoint, never
     /// adjacent to each other, all starting after `next_offset()`.
-    ranges: Vec<(u64, u64)>,
+    ranges: RangeList,
+    /// End (stream offset) of text copied into storage by
+    /// [`RecvBuffer::stage`] from `next_offset()` on and not yet taken by
+    /// [`RecvBuffer::insert`]; 0 when there is none. (Nothing moves
+    /// `next_offset()` between the two without clearing it.)
+    staged_end: u64,
 }
 
 impl RecvBuffer {
@@ -84,12 +91,20 @@ impl RecvBuffer {
     /// `max_ranges` out-of-order ranges (0 disables out-of-order holding).
     /// Allocates nothing until data arrives.
     pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
-        RecvBuffer { ring: Ring::new(), capacity, max_ranges, read_offset: 0, readable: 0, ranges: Vec::new() }
+        RecvBuffer {
+            ring: Ring::new(),
+            capacity: clamp_capacity(capacity),
+            max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
+            read_offset: 0,
+            readable: 0,
+            ranges: RangeList::default(),
+            staged_end: 0,
+        }
     }
 
     /// The most bytes the buffer will hold.
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     /// Changes the capacity. Held data (readable or out-of-order) is never
@@ -97,7 +112,7 @@ impl RecvBuffer {
     /// RFC 9293 §3.8.6.2.2 discourages; that is the caller's business.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
-        self.capacity = cap;
+        self.capacity = clamp_capacity(cap);
     }
 
     /// Stream offset of the next in-order byte expected (`RCV.NXT`'s
@@ -115,7 +130,7 @@ impl RecvBuffer {
     /// lowered below what is readable), the space from
     /// [`RecvBuffer::next_offset`] on.
     pub(crate) fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.readable)
+        self.capacity().saturating_sub(self.readable)
     }
 
     /// Logical ring positions in use: up to the end of the last
@@ -138,6 +153,7 @@ impl RecvBuffer {
     /// than `max_ranges` ranges, in which case it is dropped. Already
     /// received bytes are never overwritten (first copy wins).
     pub(crate) fn insert(&mut self, offset: u64, data: &[u8]) -> InsertOutcome {
+        let staged_end = core::mem::take(&mut self.staged_end);
         let mut out = InsertOutcome::default();
         if data.is_empty() {
             return out;
@@ -156,9 +172,13 @@ impl RecvBuffer {
         if start == nxt {
             // In order. Every held range starting before `end` is overlapped
             // (first copy wins: only the holes are copied) and then pulled in.
-            self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
             let overlapped = self.ranges.partition_point(|r| r.0 < end);
-            copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
+            // Staged text is in storage already (and `stage` made sure no
+            // held range overlaps it).
+            if !(end <= staged_end && overlapped == 0) {
+                self.ring.ensure((end - self.read_offset) as usize, self.capacity(), self.live());
+                copy_holes(&mut self.ring, self.read_offset, &self.ranges[..overlapped], start, end, offset, data);
+            }
             let mut new_nxt = end;
             let mut pulled = 0;
             while let Some(&(s, e)) = self.ranges.get(pulled) {
@@ -172,9 +192,9 @@ impl RecvBuffer {
                 out.filled_gap = true;
                 if pulled == self.ranges.len() {
                     // Release the list's storage along with its contents.
-                    self.ranges = Vec::new();
+                    self.ranges = RangeList::default();
                 } else {
-                    self.ranges.drain(..pulled);
+                    self.ranges.remove(0..pulled);
                 }
             }
             out.advanced = (new_nxt - nxt) as usize;
@@ -185,11 +205,11 @@ impl RecvBuffer {
         // Out of order: ranges i..j overlap or touch [start, end).
         let i = self.ranges.partition_point(|r| r.1 < start);
         let j = self.ranges.partition_point(|r| r.0 <= end);
-        if i == j && self.ranges.len() >= self.max_ranges {
+        if i == j && self.ranges.len() >= self.max_ranges as usize {
             out.dropped = true;
             return out;
         }
-        self.ring.ensure((end - self.read_offset) as usize, self.capacity, self.live());
+        self.ring.ensure((end - self.read_offset) as usize, self.capacity(), self.live());
         let new = copy_holes(&mut self.ring, self.read_offset, &self.ranges[i..j], start, end, offset, data);
         if new == 0 {
             // Entirely inside one held range.
@@ -202,9 +222,42 @@ impl RecvBuffer {
         } else {
             let merged = (start.min(self.ranges[i].0), end.max(self.ranges[j - 1].1));
             self.ranges[i] = merged;
-            self.ranges.drain(i + 1..j);
+            self.ranges.remove(i + 1..j);
         }
         out
+    }
+
+    /// Copies the text of a segment that starts at the next in-order
+    /// offset into the storage [`RecvBuffer::insert`] would copy it to,
+    /// verifying the segment's TCP checksum on the way (one pass over the
+    /// bytes instead of a checksum pass and a copy).
+    ///
+    /// Returns `None`, having touched nothing, if the text cannot be staged
+    /// (empty, more than the window, or overlapping held out-of-order
+    /// data): the caller verifies the checksum separately. Otherwise
+    /// returns whether the checksum verifies. The staged bytes lie beyond
+    /// the readable ones, so nothing the application can read changes
+    /// either way; if it verified, the next `insert` of (part of) that
+    /// text skips the copy. [`RecvBuffer::unstage`] forgets it.
+    pub(crate) fn stage(&mut self, data: &[u8], check: PendingChecksum) -> Option<bool> {
+        self.staged_end = 0;
+        let start = self.next_offset();
+        let end = start + data.len() as u64;
+        if data.is_empty() || data.len() > self.window() || self.ranges.first().is_some_and(|r| r.0 < end) {
+            return None;
+        }
+        let pos = (start - self.read_offset) as usize;
+        self.ring.ensure(pos + data.len(), self.capacity(), self.live());
+        let ok = PendingChecksum::finish(self.ring.write_summing(pos, data, check.into_sum()));
+        if ok {
+            self.staged_end = end;
+        }
+        Some(ok)
+    }
+
+    /// Forgets text staged by [`RecvBuffer::stage`] and not inserted.
+    pub(crate) fn unstage(&mut self) {
+        self.staged_end = 0;
     }
 
     /// Copies in-order bytes into `buf` and returns how many. Storage is
@@ -221,6 +274,7 @@ impl RecvBuffer {
         self.readable -= n;
         self.read_offset += n as u64;
         if self.readable == 0 && self.ranges.is_empty() {
+            self.staged_end = 0;
             self.ring.drained();
         }
         n
@@ -240,14 +294,15 @@ impl RecvBuffer {
     /// Frees all storage now if nothing (readable or out-of-order) is held.
     pub(crate) fn release_if_empty(&mut self) {
         if self.readable == 0 && self.ranges.is_empty() {
+            self.staged_end = 0;
             self.ring.release();
-            self.ranges = Vec::new();
+            self.ranges = RangeList::default();
         }
     }
 
     /// Heap bytes currently held (for memory accounting).
     pub(crate) fn allocated(&self) -> usize {
-        self.ring.allocated() + self.ranges.capacity() * core::mem::size_of::<(u64, u64)>()
+        self.ring.allocated() + self.ranges.allocated()
     }
 
     /// The readable bytes, as up to two slices (the second is non-empty only
@@ -274,6 +329,49 @@ impl RecvBuffer {
     /// Whether any out-of-order data is held.
     pub(crate) fn has_out_of_order(&self) -> bool {
         !self.ranges.is_empty()
+    }
+}
+
+/// The out-of-order ranges, boxed: most of the time there are none, and
+/// the buffer (inside every connection) is then one pointer smaller than
+/// with a `Vec` (every byte of a connection counts at thousands of them,
+/// BENCHMARKS.md §2). Reads go through `Deref` to a slice (empty when
+/// there is no list).
+#[derive(Clone, Debug, Default)]
+struct RangeList(
+    #[allow(clippy::box_collection, reason = "one pointer when empty, the common case")] Option<Box<Vec<(u64, u64)>>>,
+);
+
+impl RangeList {
+    fn insert(&mut self, i: usize, range: (u64, u64)) {
+        self.0.get_or_insert_with(Box::default).insert(i, range);
+    }
+
+    /// Removes the ranges at indices `r`.
+    fn remove(&mut self, r: core::ops::Range<usize>) {
+        if let Some(v) = self.0.as_mut() {
+            v.drain(r);
+        }
+    }
+
+    /// Heap bytes held.
+    fn allocated(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |v| core::mem::size_of::<Vec<(u64, u64)>>() + v.capacity() * core::mem::size_of::<(u64, u64)>())
+    }
+}
+
+impl core::ops::Deref for RangeList {
+    type Target = [(u64, u64)];
+    fn deref(&self) -> &[(u64, u64)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl core::ops::DerefMut for RangeList {
+    fn deref_mut(&mut self) -> &mut [(u64, u64)] {
+        self.0.as_deref_mut().map_or(&mut [], Vec::as_mut_slice)
     }
 }
 
@@ -360,6 +458,70 @@ mod tests {
         assert_eq!(b.read(&mut buf), 0);
         assert_eq!(b.next_offset(), 11);
         assert!(!b.has_out_of_order());
+    }
+
+    /// The pending checksum of a segment carrying `data`, as the parser
+    /// would leave it: summing `data` completes it to a valid checksum.
+    fn pending_for(data: &[u8]) -> PendingChecksum {
+        let mut pkt = vec![0u8; 40 + data.len()];
+        let n = crate::wire::emit(
+            core::net::Ipv4Addr::new(10, 0, 0, 1),
+            core::net::Ipv4Addr::new(10, 0, 0, 2),
+            &crate::wire::SegmentHeader { src_port: 1, dst_port: 2, ..Default::default() },
+            &[data],
+            &mut pkt,
+        )
+        .unwrap();
+        let (seg, pending) = crate::wire::parse_unverified(&pkt[..n]).unwrap();
+        assert_eq!(seg.payload, data);
+        pending
+    }
+
+    /// Staged text is copied and checked in one pass; when it verifies,
+    /// `insert` finds it in place; when it does not, nothing becomes
+    /// readable and a later insert copies for itself.
+    #[test]
+    fn staging() {
+        let mut b = RecvBuffer::new(1000, 4);
+        let good = stream(0, 301);
+        assert_eq!(b.stage(&good, pending_for(&good)), Some(true));
+        assert_eq!(b.readable(), 0);
+        assert_eq!(b.insert(0, &good).advanced, 301);
+        assert_eq!(read_all(&mut b), good);
+
+        // A corrupted copy fails and leaves nothing readable.
+        let good = stream(301, 600);
+        let mut bad = good.clone();
+        bad[17] ^= 4;
+        assert_eq!(b.stage(&bad, pending_for(&good)), Some(false));
+        assert_eq!(b.readable(), 0);
+        b.unstage();
+        // The intact text arrives without staging (another path): copied.
+        assert_eq!(b.insert(301, &good).advanced, 299);
+        assert_eq!(read_all(&mut b), good);
+
+        // Staged, but `insert` is given only a prefix (window trimmed).
+        let good = stream(600, 700);
+        assert_eq!(b.stage(&good, pending_for(&good)), Some(true));
+        assert_eq!(b.insert(600, &good[..40]).advanced, 40);
+        assert_eq!(read_all(&mut b), &good[..40]);
+        // The marker was used up: the rest is copied normally.
+        assert_eq!(b.insert(640, &good[40..]).advanced, 60);
+        assert_eq!(read_all(&mut b), &good[40..]);
+
+        // Not stageable: empty, beyond the window, overlapping held data.
+        assert_eq!(b.stage(&[], pending_for(&[])), None);
+        let big = stream(700, 1701);
+        assert_eq!(b.stage(&big, pending_for(&big)), None);
+        b.insert(750, &stream(750, 760));
+        let over = stream(700, 800);
+        assert_eq!(b.stage(&over, pending_for(&over)), None);
+        // Ending before held data is fine, and wrapping storage too.
+        let before = stream(700, 750);
+        assert_eq!(b.stage(&before, pending_for(&before)), Some(true));
+        let o = b.insert(700, &before);
+        assert_eq!((o.advanced, o.filled_gap), (60, true));
+        assert_eq!(read_all(&mut b), stream(700, 760));
     }
 
     /// Empty segments change nothing and are not duplicates.
@@ -610,7 +772,7 @@ mod tests {
         b.insert(3000, &stream(3000, 4000));
         assert!(b.ring.storage() >= 4000);
         b.insert(0, &stream(0, 3000));
-        assert_eq!(b.ranges.capacity(), 0);
+        assert_eq!(b.ranges.allocated(), 0);
         read_all(&mut b);
         assert_eq!(b.ring.storage(), 0);
         assert_eq!(b.allocated(), 0);

@@ -26,16 +26,30 @@
 //! idle connection still holds at most [`RETAIN_WHEN_EMPTY`] bytes per
 //! buffer.
 
+use crate::wire::Checksum;
 use core::fmt;
 
 /// Smallest storage allocation a [`Ring`] makes when it has to grow, so that
-/// a stream of tiny writes does not reallocate for every byte or two.
-pub(crate) const MIN_STORAGE: usize = 256;
+/// a stream of tiny writes does not reallocate for every byte or two (and
+/// storage then doubles). Small, because every byte of a connection's
+/// memory counts once there are thousands of them (BENCHMARKS.md §2): a
+/// 100-byte message gets 100 bytes of storage, not 256.
+pub(crate) const MIN_STORAGE: usize = 64;
 
 /// Storage of at most this many bytes is kept (not freed) when a buffer
 /// drains empty, so small interactive exchanges do not allocate per message;
 /// anything larger is released, so idle connections stay cheap.
 pub(crate) const RETAIN_WHEN_EMPTY: usize = 256;
+
+/// The most a buffer holds: ring sizes and positions are kept in 32 bits
+/// (a connection's memory counts at thousands of connections), so
+/// capacities are clamped to this (4 GiB − 1, beyond any TCP window).
+pub(crate) const MAX_CAPACITY: usize = u32::MAX as usize;
+
+/// `capacity` clamped to [`MAX_CAPACITY`], in 32 bits.
+pub(crate) fn clamp_capacity(capacity: usize) -> u32 {
+    u32::try_from(capacity).unwrap_or(u32::MAX)
+}
 
 /// Growable ring storage addressed by *logical position*: position 0 is the
 /// ring's head (the oldest byte held), position `p` lies `p` bytes after it.
@@ -54,19 +68,21 @@ pub(crate) struct Ring {
     /// prefix written so far. Empty (unallocated) until the first write, so
     /// an unused ring costs no heap memory.
     buf: Vec<u8>,
-    /// The physical ring size: positions wrap modulo `size`.
-    size: usize,
+    /// The physical ring size: positions wrap modulo `size`
+    /// (≤ [`MAX_CAPACITY`]).
+    size: u32,
     /// Index in `buf` of logical position 0; always `< size` unless `size`
     /// is 0 (then 0).
-    head: usize,
-    /// Storage of at most this size survives [`Ring::drained`].
-    retain: usize,
+    head: u32,
+    /// Storage of at most this size survives [`Ring::drained`]
+    /// (saturated at [`MAX_CAPACITY`]: `usize::MAX` keeps all storage).
+    retain: u32,
 }
 
 impl Ring {
     /// An empty ring with no storage allocated.
     pub(crate) const fn new() -> Self {
-        Ring { buf: Vec::new(), size: 0, head: 0, retain: RETAIN_WHEN_EMPTY }
+        Ring { buf: Vec::new(), size: 0, head: 0, retain: RETAIN_WHEN_EMPTY as u32 }
     }
 
     /// Heap bytes held by the storage.
@@ -77,7 +93,7 @@ impl Ring {
     /// Sets how much storage [`Ring::drained`] keeps (see
     /// [`SendBuffer::set_retain_when_empty`]).
     pub(crate) fn set_retain(&mut self, bytes: usize) {
-        self.retain = bytes;
+        self.retain = u32::try_from(bytes).unwrap_or(u32::MAX);
     }
 
     /// Frees all storage. Only for when the owner holds no bytes.
@@ -88,13 +104,25 @@ impl Ring {
     /// The physical ring size (the storage allocated, in bytes).
     #[cfg(test)]
     pub(crate) fn storage(&self) -> usize {
-        self.size
+        self.size()
+    }
+
+    /// `size` as a `usize`.
+    #[inline]
+    fn size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// `head` as a `usize`.
+    #[inline]
+    fn head(&self) -> usize {
+        self.head as usize
     }
 
     /// Maps `head + pos` (which is `< 2 * size`) into `buf`.
     #[inline]
     fn wrap(&self, index: usize) -> usize {
-        if index >= self.size { index - self.size } else { index }
+        if index >= self.size() { index - self.size() } else { index }
     }
 
     /// Makes logical positions `0 .. needed` addressable, growing the
@@ -103,17 +131,18 @@ impl Ring {
     /// first `live` bytes (which must be addressable already) are preserved;
     /// anything beyond them is not.
     pub(crate) fn ensure(&mut self, needed: usize, limit: usize, live: usize) {
-        if needed <= self.size {
+        if needed <= self.size() {
             return;
         }
-        let size = needed.max(self.size.saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed));
+        debug_assert!(needed <= MAX_CAPACITY);
+        let size = needed.max(self.size().saturating_mul(2)).max(MIN_STORAGE).min(limit.max(needed)).min(MAX_CAPACITY);
         let mut grown = Vec::with_capacity(size);
         if live > 0 {
             // The live span may include never-written holes (between
             // out-of-order ranges) beyond the initialised prefix: copy what
             // is initialised and zero-fill the rest.
-            let start = self.head;
-            let first = live.min(self.size - start);
+            let start = self.head();
+            let first = live.min(self.size() - start);
             let init = self.buf.len();
             for (from, to) in [(start, start + first), (0, live - first)] {
                 let init_end = to.min(init).max(from);
@@ -122,7 +151,7 @@ impl Ring {
             }
         }
         self.buf = grown;
-        self.size = size;
+        self.size = size as u32;
         self.head = 0;
     }
 
@@ -134,9 +163,9 @@ impl Ring {
         if len == 0 {
             return (&[], &[]);
         }
-        debug_assert!(pos + len <= self.size);
-        let start = self.wrap(self.head + pos);
-        let first = len.min(self.size - start);
+        debug_assert!(pos + len <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = len.min(self.size() - start);
         (&self.buf[start..start + first], &self.buf[..len - first])
     }
 
@@ -147,11 +176,35 @@ impl Ring {
         if data.is_empty() {
             return;
         }
-        debug_assert!(pos + data.len() <= self.size);
-        let start = self.wrap(self.head + pos);
-        let first = data.len().min(self.size - start);
+        debug_assert!(pos + data.len() <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = data.len().min(self.size() - start);
         self.put(start, &data[..first]);
         self.put(0, &data[first..]);
+    }
+
+    /// [`Ring::write_at`] that also adds the bytes to `sum` while copying
+    /// them (one pass; see `wire::checksum`).
+    #[inline]
+    pub(crate) fn write_summing(&mut self, pos: usize, data: &[u8], mut sum: Checksum) -> Checksum {
+        if data.is_empty() {
+            return sum;
+        }
+        debug_assert!(pos + data.len() <= self.size());
+        let start = self.wrap(self.head() + pos);
+        let first = data.len().min(self.size() - start);
+        for (at, src) in [(start, &data[..first]), (0, &data[first..])] {
+            if src.is_empty() {
+                continue;
+            }
+            // Storage past the initialised prefix is zero-filled first
+            // (once per ring: the prefix only grows).
+            if self.buf.len() < at + src.len() {
+                self.buf.resize(at + src.len(), 0);
+            }
+            sum = sum.add_copied(&mut self.buf[at..at + src.len()], src);
+        }
+        sum
     }
 
     /// Copies `src` to `buf[at .. at + src.len()]` (within `size`), extending
@@ -169,7 +222,7 @@ impl Ring {
             let overlap = self.buf.len() - at;
             self.buf[at..].copy_from_slice(&src[..overlap]);
             self.buf.extend_from_slice(&src[overlap..]);
-            debug_assert!(self.buf.len() <= self.size);
+            debug_assert!(self.buf.len() <= self.size());
         }
     }
 
@@ -177,9 +230,10 @@ impl Ring {
     /// `n` must not exceed the storage size.
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
-        debug_assert!(n <= self.size);
+        debug_assert!(n <= self.size());
         if self.size != 0 {
-            self.head = self.wrap(self.head + n);
+            // `wrap` keeps it below `size`, which fits in 32 bits.
+            self.head = self.wrap(self.head() + n) as u32;
         }
     }
 
@@ -212,34 +266,34 @@ pub(crate) struct SendBuffer {
     /// Storage; logical position 0 is the oldest unacknowledged byte.
     ring: Ring,
     /// Bytes held.
-    len: usize,
+    len: u32,
     /// The most bytes the application may have outstanding.
-    capacity: usize,
+    capacity: u32,
 }
 
 impl SendBuffer {
     /// An empty buffer that will hold up to `capacity` bytes. Allocates
     /// nothing until the first write.
     pub(crate) fn new(capacity: usize) -> Self {
-        SendBuffer { ring: Ring::new(), len: 0, capacity }
+        SendBuffer { ring: Ring::new(), len: 0, capacity: clamp_capacity(capacity) }
     }
 
     /// The most bytes the buffer will hold.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     /// Changes the capacity. Held data is never dropped: if the buffer holds
     /// more than `cap`, it simply accepts no writes until it drains below it.
     #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
-        self.capacity = cap;
+        self.capacity = clamp_capacity(cap);
     }
 
     /// Bytes held (written and not yet acknowledged).
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether nothing is held.
@@ -249,7 +303,7 @@ impl SendBuffer {
 
     /// Bytes that can still be written.
     pub(crate) fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.len)
+        self.capacity().saturating_sub(self.len())
     }
 
     /// Appends as much of `data` as fits and returns how many bytes that was.
@@ -258,9 +312,11 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
-        self.ring.ensure(self.len + n, self.capacity, self.len);
-        self.ring.write_at(self.len, &data[..n]);
-        self.len += n;
+        let len = self.len();
+        self.ring.ensure(len + n, self.capacity(), len);
+        self.ring.write_at(len, &data[..n]);
+        // At most `capacity` (32 bits) is held.
+        self.len = (len + n) as u32;
         n
     }
 
@@ -268,9 +324,9 @@ impl SendBuffer {
     /// clamped to [`SendBuffer::len`]. Storage is released when the buffer
     /// becomes empty.
     pub(crate) fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
+        let n = n.min(self.len());
         self.ring.advance(n);
-        self.len -= n;
+        self.len -= n as u32;
         if self.len == 0 {
             self.ring.drained();
         }
@@ -301,8 +357,8 @@ impl SendBuffer {
     /// The bytes `[offset, offset + len)`, clamped to what is held, as up to
     /// two slices (the second is non-empty only where the storage wraps).
     pub(crate) fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
-        let start = offset.min(self.len);
-        let end = offset.saturating_add(len).min(self.len);
+        let start = offset.min(self.len());
+        let end = offset.saturating_add(len).min(self.len());
         self.ring.slices(start, end - start)
     }
 }
@@ -358,17 +414,18 @@ mod tests {
     /// as two slices.
     #[test]
     fn consume_and_wrap() {
-        let mut b = SendBuffer::new(MIN_STORAGE);
-        let data: Vec<u8> = (0..MIN_STORAGE).map(|i| i as u8).collect();
-        assert_eq!(b.write(&data), MIN_STORAGE);
-        assert_eq!(b.ring.storage(), MIN_STORAGE);
+        const N: usize = 256;
+        let mut b = SendBuffer::new(N);
+        let data: Vec<u8> = (0..N).map(|i| i as u8).collect();
+        assert_eq!(b.write(&data), N);
+        assert_eq!(b.ring.storage(), N);
         b.consume(100);
-        assert_eq!(b.len(), MIN_STORAGE - 100);
+        assert_eq!(b.len(), N - 100);
         assert_eq!(b.write(&data[..50]), 50);
         let (x, y) = b.slices(0, usize::MAX);
         assert_eq!(x, &data[100..]);
         assert_eq!(y, &data[..50]);
-        assert_eq!(collect(&b, MIN_STORAGE - 110, 20), [&data[246..], &data[..10]].concat());
+        assert_eq!(collect(&b, N - 110, 20), [&data[246..], &data[..10]].concat());
         b.consume(usize::MAX);
         assert!(b.is_empty());
         assert_eq!(b.write(b"xy"), 2);
@@ -381,17 +438,21 @@ mod tests {
     fn grows_and_releases() {
         let mut b = SendBuffer::new(1 << 20);
         b.write(&[1; 100]);
-        assert_eq!(b.ring.storage(), MIN_STORAGE);
-        b.consume(90);
-        b.write(&[2; 200]); // wraps within MIN_STORAGE
+        // The first allocation fits the data (at least MIN_STORAGE).
+        assert_eq!(b.ring.storage(), 100.max(MIN_STORAGE));
+        b.write(&[9; 4]); // grows: doubles
+        assert_eq!(b.ring.storage(), 200.max(MIN_STORAGE));
+        b.consume(94);
+        b.write(&[2; 100]); // wraps within the storage
+        assert_eq!(b.ring.storage(), 200.max(MIN_STORAGE));
         b.write(&[3; 1000]); // grows while wrapped
-        assert_eq!(b.len(), 1210);
-        assert!(b.ring.storage() >= 1210 && b.ring.storage() < 4096);
+        assert_eq!(b.len(), 1110);
+        assert!(b.ring.storage() >= 1110 && b.ring.storage() < 4096);
         let all = collect(&b, 0, usize::MAX);
-        assert_eq!(&all[..10], &[1; 10]);
-        assert_eq!(&all[10..210], &[2; 200][..]);
-        assert_eq!(&all[210..], &[3; 1000][..]);
-        b.consume(1210);
+        assert_eq!(&all[..10], &[vec![1; 6], vec![9; 4]].concat()[..]);
+        assert_eq!(&all[10..110], &[2; 100][..]);
+        assert_eq!(&all[110..], &[3; 1000][..]);
+        b.consume(1110);
         assert_eq!(b.ring.storage(), 0);
         // Small storage is retained when drained.
         b.write(b"abc");

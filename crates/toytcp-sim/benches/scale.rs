@@ -15,7 +15,7 @@
 //!
 //! `cargo bench -p toytcp-sim --bench scale`; `TOYTCP_SCALE_CONNS=N` and
 //! `TOYTCP_SCALE_ROUNDS=R` change the 10,000 connections × 10 exchanges,
-//! `TOYTCP_SCALE_REPEAT=K` the number of runs of each case (the fastest
+//! `TOYTCP_SCALE_REPEAT=K` the number of runs of each case (default 5; the fastest
 //! counts), and `TOYTCP_SCALE_ONLY=many` skips the single-connection case.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -318,22 +318,31 @@ fn main() {
     );
     // Same total number of exchanges for both: one connection does them all
     // in turn. `TOYTCP_SCALE_ONLY=many` skips the single run (for profiling).
-    // Each case runs `TOYTCP_SCALE_REPEAT` times (default 3), alternating;
-    // the fastest run of each counts (the machine is shared and noisy).
+    // Each case runs `TOYTCP_SCALE_REPEAT` times (default 5), alternating;
+    // the fastest run of each counts (the machine is shared and noisy),
+    // and the median ratio of the back-to-back pairs is printed too.
     let only_many = std::env::var("TOYTCP_SCALE_ONLY").is_ok_and(|v| v == "many");
-    let repeat = env_num("TOYTCP_SCALE_REPEAT", if testing { 1 } else { 3 }).max(1);
+    let repeat = env_num("TOYTCP_SCALE_REPEAT", if testing { 1 } else { 5 }).max(1);
     let per_packet = |r: &Run| r.seconds / r.packets as f64;
     let fastest = |a: Run, b: Run| if per_packet(&b) < per_packet(&a) { b } else { a };
     let (mut single, mut many): (Option<Run>, Option<Run>) = (None, None);
+    // The ratio of each pair of runs made back to back, as well: a
+    // second figure that a lucky fastest run of one case cannot skew.
+    let mut pair_ratios = Vec::new();
     for _ in 0..repeat {
+        let mut this_single = None;
         if !only_many {
             let r = run(1, rounds * conns as u32);
+            this_single = Some(per_packet(&r));
             single = Some(match single.take() {
                 Some(s) => fastest(s, r),
                 None => r,
             });
         }
         let r = run(conns, rounds);
+        if let Some(s) = this_single {
+            pair_ratios.push(per_packet(&r) / s);
+        }
         many = Some(match many.take() {
             Some(m) => fastest(m, r),
             None => r,
@@ -356,6 +365,13 @@ fn main() {
     if let Some(single) = &single {
         let ratio = (many.seconds / many.packets as f64) / (single.seconds / single.packets as f64);
         println!("cost per packet, {conns} connections vs 1: {ratio:.2}x (target <= 1.5x)");
+        pair_ratios.sort_by(f64::total_cmp);
+        let shown: Vec<String> = pair_ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  (fastest vs fastest; back-to-back pairs: median {:.2}x of [{}])",
+            pair_ratios[pair_ratios.len() / 2],
+            shown.join(", ")
+        );
     }
     println!("idle established connection: {:.0} B beyond held data (target <= 2048 B)", many.mem_idle);
 }

@@ -24,11 +24,13 @@
 //! timeout `snd_nxt` is pulled back to `snd_una` (go-back-N) while ACKs up
 //! to `snd_max` stay acceptable.
 
+mod events;
 mod input;
 mod loss;
 mod output;
 mod timers;
 mod types;
+mod unverified;
 
 pub use crate::config::{ConnectionConfig, Keepalive};
 pub use types::{CloseReason, Event, FourTuple, State, Stats};
@@ -41,7 +43,6 @@ use crate::sendbuf::SendBuffer;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::Segment;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use timers::Timers;
 
@@ -50,18 +51,42 @@ const DEFAULT_PEER_MSS: u16 = 536;
 
 /// One TCP connection. See the [module documentation](self) for the
 /// method groups and the order in which outputs are drained.
+/// Fields are laid out by hand (`repr(C)`), those most segments touch
+/// first and the rarely used ones last, so that with thousands of
+/// connections a segment touches as few cache lines of its connection as
+/// possible (BENCHMARKS.md §2).
 #[derive(Debug)]
+#[repr(C)]
 pub struct Connection {
-    /// Shared with every connection of the endpoint (one copy, not one per
-    /// connection); the option setters copy it on first write.
-    config: Arc<ConnectionConfig>,
     tuple: FourTuple,
     state: State,
-    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
-    passive: bool,
-
-    // Send sequence space (RFC 9293 §3.3.1).
-    iss: SeqNum,
+    ts_ok: bool,
+    sack_ok: bool,
+    /// Window scaling agreed (both SYNs carried the option, RFC 7323 §2.2).
+    ws_ok: bool,
+    /// Shift applied to the peer's window field (RFC 7323 §2).
+    snd_wscale: u8,
+    /// Our window-scale shift, applied to what we advertise.
+    rcv_wscale: u8,
+    /// An ACK must go out on the next `poll_transmit`.
+    ack_now: bool,
+    /// The application shut down its write side; our FIN follows the buffered data.
+    fin_queued: bool,
+    /// The peer's FIN has been consumed (`rcv_nxt` moved past it).
+    fin_received: bool,
+    /// The application closed its read side too (`close`).
+    read_closed: bool,
+    readable_signalled: bool,
+    writable_wanted: bool,
+    in_recovery: bool,
+    /// Retransmit one segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
+    rexmit_pending: bool,
+    /// A zero-window probe or keepalive probe is due.
+    probe_due: bool,
+    /// A SYN (or SYN-ACK) must be (re)sent.
+    syn_due: bool,
+    /// Send one small segment despite sender SWS avoidance (override timer fired).
+    force_send: bool,
     snd_una: SeqNum,
     snd_nxt: SeqNum,
     /// Highest sequence number sent plus one.
@@ -72,83 +97,64 @@ pub struct Connection {
     snd_wl2: SeqNum,
     /// Largest window the peer has offered (RFC 9293 §3.8.6.2.1, and RFC 5961 §5.2 MAX.SND.WND).
     max_snd_wnd: u32,
-    /// Shift applied to the peer's window field (RFC 7323 §2).
-    snd_wscale: u8,
     /// Sequence number of the first byte in the send buffer.
     snd_buf_seq: SeqNum,
     /// Effective send MSS: payload bytes per full segment (RFC 9293 §3.7.1).
     smss: u32,
-
-    // Receive sequence space.
-    irs: SeqNum,
     rcv_nxt: SeqNum,
-    /// Our window-scale shift, applied to what we advertise.
-    rcv_wscale: u8,
     /// Right edge of the window we have advertised (never moves left, RFC 9293 §3.8.6.2.2).
     rcv_adv: SeqNum,
     /// Largest payload seen from the peer, the receiver's MSS estimate for delayed ACKs.
     rcv_mss: u32,
-
-    // Negotiated options.
-    /// Window scaling agreed (both SYNs carried the option, RFC 7323 §2.2).
-    ws_ok: bool,
-    sack_ok: bool,
-    ts_ok: bool,
     /// TS.Recent and when it was set (RFC 7323 §4.3, §5.5).
     ts_recent: u32,
-    ts_recent_age: Instant,
     /// Added to our millisecond clock to form TSval.
     ts_offset: u32,
     /// The ACK field of the last segment we sent (Last.ACK.sent, RFC 7323 §4.3).
     last_ack_sent: SeqNum,
-
-    send_buf: SendBuffer,
-    recv_buf: RecvBuffer,
-    /// The application shut down its write side; our FIN follows the buffered data.
-    fin_queued: bool,
-    /// Sequence number of the peer's FIN, once seen (possibly ahead of `rcv_nxt`).
-    peer_fin: Option<SeqNum>,
-    /// The peer's FIN has been consumed (`rcv_nxt` moved past it).
-    fin_received: bool,
-    /// The application closed its read side too (`close`).
-    read_closed: bool,
-
-    timers: Timers,
-    rtt: RttEstimator,
-    /// Karn-safe RTT timing of one segment when timestamps are off: (end seq, sent at).
-    rtt_probe: Option<(SeqNum, Instant)>,
+    /// In-order bytes received since our last ACK (delayed ACK, RFC 9293 §3.8.6.3).
+    unacked_bytes: u32,
+    dupacks: u32,
     /// Consecutive retransmission-timer expirations without progress.
     retries: u32,
-    /// Since when the oldest unacknowledged data has been waiting for its
-    /// ACK: its first transmission, or the last ACK that advanced (user timeout).
-    stalled_since: Option<Instant>,
-    /// Unanswered zero-window probes (reset by any acceptable ACK).
-    probes_unanswered: u32,
-    persist_backoff: u32,
-    keepalive_unanswered: u32,
-    last_recv: Instant,
-
-    /// The congestion controller, held inline (an enum: no heap allocation
-    /// or pointer chase per connection).
-    cc: Controller,
-    dupacks: u32,
     /// New data sent by limited transmit (RFC 3042) since SND.UNA last
     /// advanced; left out of FlightSize when fast retransmit sets ssthresh
     /// (RFC 5681 §3.2 step 2).
     limited_transmit_bytes: u32,
-    in_recovery: bool,
     /// NewReno `recover`: snd_max when recovery (or an RTO) began (RFC 6582 §3.2).
     recover: SeqNum,
-    /// Retransmit one segment at snd_una regardless of cwnd (fast retransmit, partial ACK).
-    rexmit_pending: bool,
+    /// Shared with every connection of the endpoint (one copy, not one per
+    /// connection); the option setters copy it on first write.
+    config: Arc<ConnectionConfig>,
+    ts_recent_age: Instant,
+    last_recv: Instant,
+    /// Since when the oldest unacknowledged data has been waiting for its
+    /// ACK: its first transmission, or the last ACK that advanced (user timeout).
+    stalled_since: Option<Instant>,
+    send_buf: SendBuffer,
+    recv_buf: RecvBuffer,
+    timers: Timers,
+    /// The congestion controller, held inline (an enum: no heap allocation
+    /// or pointer chase per connection).
+    cc: Controller,
     /// SACK scoreboard, transmission log, RACK-TLP, PRR and undo state
     /// (`loss.rs`).
     loss: loss::LossState,
-
-    /// An ACK must go out on the next `poll_transmit`.
-    ack_now: bool,
-    /// In-order bytes received since our last ACK (delayed ACK, RFC 9293 §3.8.6.3).
-    unacked_bytes: u32,
+    events: events::EventQueue,
+    rtt: RttEstimator,
+    stats: Stats,
+    /// Unanswered zero-window probes (reset by any acceptable ACK).
+    probes_unanswered: u32,
+    persist_backoff: u32,
+    keepalive_unanswered: u32,
+    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
+    passive: bool,
+    iss: SeqNum,
+    irs: SeqNum,
+    /// Sequence number of the peer's FIN, once seen (possibly ahead of `rcv_nxt`).
+    peer_fin: Option<SeqNum>,
+    /// Karn-safe RTT timing of one segment when timestamps are off: (end seq, sent at).
+    rtt_probe: Option<(SeqNum, Instant)>,
     /// Stream offset of the most recent out-of-order insert: its range is
     /// the first SACK block (RFC 2018 §4).
     last_sack_offset: Option<u64>,
@@ -158,25 +164,14 @@ pub struct Connection {
     /// A duplicate segment to report as the first SACK block of the next
     /// ACK (D-SACK, RFC 2883 §4).
     dsack_out: Option<(SeqNum, SeqNum)>,
-    /// A zero-window probe or keepalive probe is due.
-    probe_due: bool,
-    /// A SYN (or SYN-ACK) must be (re)sent.
-    syn_due: bool,
     /// A RST to emit: (SEQ, ACK for a RST+ACK). Set when aborting and when
     /// answering an unacceptable ACK in SYN-SENT / SYN-RECEIVED.
     rst_out: Option<(SeqNum, Option<SeqNum>)>,
-    /// Send one small segment despite sender SWS avoidance (override timer fired).
-    force_send: bool,
     /// A retransmission timer fired during the handshake (RFC 6298 §5.7).
     syn_retransmitted: bool,
     challenge_window_start: Instant,
     challenge_count: u32,
-
-    events: VecDeque<Event>,
-    readable_signalled: bool,
-    writable_wanted: bool,
     close_reason: Option<CloseReason>,
-    stats: Stats,
 }
 
 impl Connection {
@@ -249,7 +244,7 @@ impl Connection {
             syn_retransmitted: false,
             challenge_window_start: now,
             challenge_count: 0,
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             readable_signalled: false,
             writable_wanted: false,
             close_reason: None,

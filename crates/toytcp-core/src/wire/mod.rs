@@ -12,9 +12,11 @@ mod emit;
 mod options;
 mod parse;
 
+pub(crate) use checksum::Checksum;
 pub use emit::{EmitError, emit, segment_overhead};
 pub use options::{MAX_SACK_BLOCKS, SackBlock, TcpOptions, Timestamps};
 pub use parse::{ParseError, parse};
+pub(crate) use parse::{PendingChecksum, parse_unverified};
 
 use crate::seq::SeqNum;
 use core::net::Ipv4Addr;

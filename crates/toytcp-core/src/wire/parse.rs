@@ -135,6 +135,52 @@ impl std::error::Error for ParseError {}
 /// The NS bit and the reserved bits are ignored. Never panics, never
 /// allocates; each checksum is computed once.
 pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    let (seg, pending) = parse_unverified(packet)?;
+    if pending.verify(seg.payload) { Ok(seg) } else { Err(ParseError::BadTcpChecksum) }
+}
+
+/// The part of a segment's TCP checksum left to verify after
+/// [`parse_unverified`]: the sum over the pseudo-header and the TCP header
+/// (with its checksum field), to which the payload's sum is added.
+///
+/// RFC 1071 §2 makes the sum separable (associative and commutative), so
+/// the payload can be summed later, while it is copied where it is going
+/// (see `RecvBuffer::stage`), instead of in a pass of its own.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a segment is unverified until its payload is checked"]
+pub(crate) struct PendingChecksum(Checksum);
+
+impl PendingChecksum {
+    /// Adds the payload's sum: true if the TCP checksum verifies.
+    #[inline]
+    pub(crate) fn verify(self, payload: &[u8]) -> bool {
+        self.0.add_slice(payload).ones_complement() == 0
+    }
+
+    /// The running sum, for summing the payload piece by piece (see
+    /// [`PendingChecksum::finish`]).
+    #[inline]
+    pub(crate) fn into_sum(self) -> Checksum {
+        self.0
+    }
+
+    /// True if a sum started by [`PendingChecksum::into_sum`] and given
+    /// every payload byte verifies.
+    #[inline]
+    pub(crate) fn finish(sum: Checksum) -> bool {
+        sum.ones_complement() == 0
+    }
+}
+
+/// [`parse`] without the payload's share of the TCP checksum: every check
+/// of `parse` but the payload sum, which the caller MUST complete with the
+/// returned [`PendingChecksum`] before acting on the segment in any way
+/// (until then even the header is unverified: the checksum covers it).
+///
+/// Errors are those of [`parse`], in the same order: a packet whose options
+/// do not decode is [`BadTcpChecksum`](ParseError::BadTcpChecksum) if its
+/// checksum fails too, as with `parse`.
+pub(crate) fn parse_unverified(packet: &[u8]) -> Result<(Segment<'_>, PendingChecksum), ParseError> {
     // 1. Fixed IPv4 header (RFC 791 §3.1).
     let ip = Ipv4HeaderSlice::from_slice(packet).map_err(|e| match e {
         ipv4::HeaderSliceError::Len(_) => ParseError::Truncated,
@@ -180,19 +226,22 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
     // 7. TCP checksum over pseudo-header + segment. The segment is at most
     // 65535 − 20 bytes, so its length fits the pseudo-header's u16.
     let tcp_len = u16::try_from(segment.len()).map_err(|_| ParseError::BadTotalLength)?;
-    let sum = Checksum::new()
-        .add_4bytes(ip.source())
-        .add_4bytes(ip.destination())
-        .add_2bytes([0, IpNumber::TCP.0])
-        .add_2bytes(tcp_len.to_be_bytes())
-        .add_slice(segment);
-    if sum.ones_complement() != 0 {
-        return Err(ParseError::BadTcpChecksum);
-    }
+    let (header_bytes, payload) = segment.split_at(tcp.slice().len());
+    let pending = PendingChecksum(
+        Checksum::new()
+            .add_4bytes(ip.source())
+            .add_4bytes(ip.destination())
+            .add_2bytes([0, IpNumber::TCP.0])
+            .add_2bytes(tcp_len.to_be_bytes())
+            .add_slice(header_bytes),
+    );
 
-    // 8. Options and the rest of the header.
-    let options = options::decode(tcp.options())?;
-    let payload = segment.get(tcp.slice().len()..).unwrap_or_default();
+    // 8. Options and the rest of the header. A checksum failure is
+    // reported first (step 7), as `parse` orders its checks.
+    let options = match options::decode(tcp.options()) {
+        Ok(o) => o,
+        Err(e) => return Err(if pending.verify(payload) { e } else { ParseError::BadTcpChecksum }),
+    };
     let flags = Flags::NONE
         .with(Flags::FIN, tcp.fin())
         .with(Flags::SYN, tcp.syn())
@@ -203,7 +252,7 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
         .with(Flags::ECE, tcp.ece())
         .with(Flags::CWR, tcp.cwr());
 
-    Ok(Segment {
+    let seg = Segment {
         src_addr: ip.source_addr(),
         dst_addr: ip.destination_addr(),
         header: SegmentHeader {
@@ -217,7 +266,8 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
             options,
         },
         payload,
-    })
+    };
+    Ok((seg, pending))
 }
 
 #[cfg(test)]
