@@ -23,7 +23,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{HashMap, VecDeque};
-use toytcp_core::config::Keepalive;
+use toytcp_core::config::{CongestionAlgorithm, Keepalive};
 use toytcp_core::wire::{self, Flags, SackBlock, SegmentHeader, TcpOptions, Timestamps};
 use toytcp_core::{ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, Instant, SeqNum};
 
@@ -74,7 +74,15 @@ pub struct Setup {
     pub recv_buffer: u8,
     /// Complete the handshake before the operations run.
     pub handshake: bool,
+    /// Loss-recovery switches, each bit turning one default off (or
+    /// swapping the controller): see [`RECOVERY_BITS`].
+    pub recovery: u8,
 }
+
+/// What each bit of [`Setup::recovery`] does: 1 `sack_recovery` off, 2
+/// `rack` off, 4 `prr` off, 8 `frto` off, 16 `hystart` off, 32 NewReno
+/// instead of CUBIC. Zero is the core's defaults.
+pub const RECOVERY_BITS: u8 = 0x3f;
 
 /// MSS values a [`Setup`] can pick (the simulator's range is 64–9000).
 pub const MSS_CHOICES: [u16; 5] = [64, 536, 1000, 1460, 9000];
@@ -258,6 +266,7 @@ impl Input {
             send_buffer: 0,
             recv_buffer: 0,
             handshake: false,
+            recovery: 0,
         });
         let mut ops = Vec::new();
         while !u.is_empty() && ops.len() < MAX_OPS {
@@ -306,6 +315,15 @@ impl World {
         c.mss = MSS_CHOICES[usize::from(setup.mss) % MSS_CHOICES.len()];
         c.send_buffer = BUFFER_CHOICES[usize::from(setup.send_buffer) % BUFFER_CHOICES.len()];
         c.recv_buffer = BUFFER_CHOICES[usize::from(setup.recv_buffer) % BUFFER_CHOICES.len()];
+        let off = |bit: u8| setup.recovery & RECOVERY_BITS & bit != 0;
+        c.sack_recovery = !off(1);
+        c.rack = !off(2);
+        c.prr = !off(4);
+        c.frto = !off(8);
+        c.hystart = !off(16);
+        if off(32) {
+            c.congestion = CongestionAlgorithm::NewReno;
+        }
         c.time_wait = Duration::from_secs(2);
         c.min_rto = Duration::from_millis(200);
         c.syn_retries = 3;

@@ -68,6 +68,7 @@ impl Encode for Setup {
         self.send_buffer.encode(out);
         self.recv_buffer.encode(out);
         self.handshake.encode(out);
+        self.recovery.encode(out);
     }
 }
 

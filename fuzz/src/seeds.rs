@@ -159,6 +159,7 @@ fn setup(handshake: bool) -> Setup {
         send_buffer: 3, // 65535
         recv_buffer: 2, // 8192
         handshake,
+        recovery: 0, // the core's defaults
     }
 }
 
@@ -201,7 +202,10 @@ fn connection_seeds() -> Vec<(&'static str, Input)> {
     ops.extend([DeliverMany, Recv { client: false, sel: 0, len: 9000 }]);
     ops.extend(until_quiet(6));
     ops.push(Recv { client: false, sel: 0, len: 20000 });
-    seeds.push(("bulk_with_loss_reorder_sack", Input { setup: setup(true), ops }));
+    seeds.push(("bulk_with_loss_reorder_sack", Input { setup: setup(true), ops: ops.clone() }));
+    // The same with every loss-recovery mechanism off and NewReno.
+    let fallbacks = Setup { recovery: crate::conn::RECOVERY_BITS, ..setup(true) };
+    seeds.push(("bulk_with_loss_reorder_recovery_off", Input { setup: fallbacks, ops }));
 
     let ops = vec![
         forge(true, Target::Conn, Flags::RST, 5, 0, 0),
@@ -317,6 +321,7 @@ fn connection_seeds() -> Vec<(&'static str, Input)> {
         send_buffer: 3, // 65535
         recv_buffer: 2, // 8192
         handshake: false,
+        recovery: 0,
     };
     let mut ops = vec![DeliverMany, Send { client: false, sel: 0, len: 29028 }, Deliver];
     ops.extend([Recv { client: true, sel: 0, len: 768 }, DeliverMany, DeliverMany, DeliverMany, DeliverMany]);

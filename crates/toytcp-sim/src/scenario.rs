@@ -24,6 +24,7 @@ use core::net::Ipv4Addr;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use toytcp_core::config::CongestionAlgorithm;
 use toytcp_core::{ConnectionConfig, Duration, EndpointConfig, Instant};
 
 /// The client's address.
@@ -150,6 +151,15 @@ fn connection_config(d: &mut impl Draw, mss: u16) -> ConnectionConfig {
         // LAST-ACK with a reset (RFC 9293 §3.6.1: 2×MSL).
         time_wait: d.pick(&[Duration::from_secs(60), Duration::from_secs(120)]),
         initial_window_segments: 10 - d.range(0, 9) as u32,
+        // Every loss-recovery mechanism and both controllers, each on by
+        // default and switched off (or swapped) often enough that their
+        // fallbacks meet the same faults (issue 5: "switchable by config").
+        congestion: d.pick(&[CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno]),
+        hystart: !d.chance(0.2),
+        sack_recovery: !d.chance(0.2),
+        rack: !d.chance(0.2),
+        prr: !d.chance(0.2),
+        frto: !d.chance(0.2),
         ..ConnectionConfig::default()
     }
 }
