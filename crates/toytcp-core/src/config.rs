@@ -35,7 +35,7 @@ pub struct ConnectionConfig {
     /// overflows a queue: 256 ranges hold such a window of 512 segments (the
     /// range list costs 16 bytes per range, only while data is held out of
     /// order). With 32, out-of-order data was dropped in a 100 Mbit/s,
-    /// 20 ms simulator run and had to be sent again (NOTES-recovery.md).
+    /// 20 ms simulator run and had to be sent again (docs/notes/recovery.md).
     pub max_ooo_ranges: usize,
     /// Offer window scaling (RFC 7323 §2).
     pub window_scale: bool,
