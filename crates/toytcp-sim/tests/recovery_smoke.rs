@@ -80,9 +80,16 @@ fn reordering_is_applied_and_spurious_retransmissions_are_bounded_by_retransmiss
 fn flows_share_the_bottleneck_and_jain_reads_their_shares() {
     let path = small_path();
     let algs = [CongestionAlgorithm::NewReno; 2];
-    let shares =
-        run_shared(&algs, Duration::from_millis(500), &path, 9, Duration::from_secs(1), Duration::from_secs(4))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let shares = run_shared(
+        &algs,
+        Duration::from_millis(500),
+        Duration::from_millis(5),
+        &path,
+        9,
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let g = shares.goodputs_bps();
     assert_eq!(g.len(), 2);
     assert!(g.iter().all(|&x| x > 0.0), "{g:?}");

@@ -178,10 +178,14 @@ fn wire_bytes(db: &Dumbbell, senders: usize) -> Vec<u64> {
 }
 
 /// ToyTCP flows with controllers `algs`, flow `i` starting at
-/// `i × stagger`, all sharing the bottleneck; measured from `from` to `to`.
+/// `i × stagger` plus a jitter below `jitter` drawn from `seed` (so that
+/// fault-free runs with different seeds are different samples: without it
+/// a seed only changes ISNs and ports and every seed replays one
+/// trajectory), all sharing the bottleneck; measured from `from` to `to`.
 pub fn run_shared(
     algs: &[CongestionAlgorithm],
     stagger: Duration,
+    jitter: Duration,
     path: &PathConfig,
     seed: u64,
     from: Duration,
@@ -193,7 +197,10 @@ pub fn run_shared(
         .enumerate()
         .map(|(i, &congestion)| FlowSpec {
             congestion,
-            start: Duration::from_micros(stagger.as_micros() as u64 * i as u64),
+            start: Duration::from_micros(
+                stagger.as_micros() as u64 * i as u64
+                    + toytcp_sim::rng::mix64(seed ^ (i as u64 + 1)) % (jitter.as_micros() as u64).max(1),
+            ),
             bytes: None,
         })
         .collect();
