@@ -251,10 +251,17 @@ impl Connection {
                 }
                 continue;
             }
-            let left = left.max(self.snd_una);
-            if left.diff(right) >= 0 {
+            // Validate as offsets from SND.UNA: sequence order wraps, so
+            // `left < right <= SND.MAX` alone lets a block whose left edge
+            // lies far above SND.MAX (and whose right edge wraps round
+            // below it) through, and an unsorted scoreboard panics.
+            let flight = self.snd_max - self.snd_una;
+            let hi = right - self.snd_una;
+            let lo = if left < self.snd_una { 0 } else { left - self.snd_una };
+            if hi > flight || lo >= hi {
                 continue;
             }
+            let (left, right) = (self.snd_una + lo, self.snd_una + hi);
             let LossState { log, sb, .. } = &mut self.loss;
             let full = sb.is_full();
             if sb.insert(left, right) > 0 || full {
@@ -763,12 +770,17 @@ impl Connection {
         {
             return Err("transmission log empty while data is in flight, or the reverse");
         }
-        for &(l, r) in self.loss.sb.ranges() {
-            if l < self.snd_una || r > self.snd_max || l.diff(r) >= 0 {
-                return Err("SACK scoreboard outside [SND.UNA, SND.MAX]");
-            }
-        }
         let flight = self.snd_max - self.snd_una;
+        let mut prev_end = 0;
+        for &(l, r) in self.loss.sb.ranges() {
+            // As offsets from SND.UNA (sequence order wraps): sorted,
+            // disjoint, non-empty, within the flight.
+            let (lo, hi) = (l - self.snd_una, r - self.snd_una);
+            if lo < prev_end || lo >= hi || hi > flight {
+                return Err("SACK scoreboard outside [SND.UNA, SND.MAX] or unsorted");
+            }
+            prev_end = hi;
+        }
         if self.sack_mode() && self.pipe() > flight.saturating_mul(2) {
             return Err("pipe exceeds twice the flight");
         }
