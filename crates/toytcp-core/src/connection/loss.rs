@@ -575,6 +575,16 @@ impl Connection {
     /// off (with them, Eifel decides, `check_spurious_rto`).
     pub(super) fn sack_on_rto(&mut self, was_in_recovery: bool) {
         self.loss.frto = u8::from(self.config.frto && !self.ts_ok && !was_in_recovery && self.retries == 1);
+        if self.loss.log.head_sacked() {
+            // The data at SND.UNA was SACKed yet never cumulatively ACKed:
+            // the receiver reneged (dropped its out-of-order queue). RFC
+            // 2018 §8: after the timeout the segment at the left edge MUST
+            // be retransmitted whether SACKed or not; forget all SACK
+            // information, so everything still unacknowledged goes again.
+            self.loss.log.clear_sacked();
+            self.loss.sb.clear();
+            self.stats.sack_reneging += 1;
+        }
         self.loss.log.mark_all_lost();
         self.loss.tlp_end = None;
         self.loss.tlp_due = false;

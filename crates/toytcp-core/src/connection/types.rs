@@ -170,6 +170,10 @@ pub struct Stats {
     pub spurious_undos: u64,
     /// D-SACK blocks received (RFC 2883).
     pub dsacks_received: u64,
+    /// Retransmission timeouts that found the data at SND.UNA SACKed: the
+    /// receiver had discarded SACKed data, and the SACK information was
+    /// dropped (RFC 2018 §8).
+    pub sack_reneging: u64,
     /// Received segments whose payload had all been received before
     /// (reported with a D-SACK block when SACK is on).
     pub dup_segments_received: u64,

@@ -370,6 +370,24 @@ impl SentLog {
         }
     }
 
+    /// The receiver reneged (RFC 2018 §8): the entry at SND.UNA is SACKed
+    /// although the cumulative ACK has not covered it.
+    pub(crate) fn head_sacked(&self) -> bool {
+        self.segs.front().is_some_and(|s| s.sacked())
+    }
+
+    /// Forgets every SACKed mark (RFC 2018 §8: after a retransmission
+    /// timeout the sender SHOULD ignore prior SACK information when the
+    /// receiver may have discarded SACKed data).
+    pub(crate) fn clear_sacked(&mut self) {
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if s.sacked() {
+                self.set_flags(i, s.flags & !SACKED);
+            }
+        }
+    }
+
     /// Undo (RFC 3522, RFC 3708): entries deemed lost but not retransmitted
     /// are no longer considered lost.
     pub(crate) fn clear_unretransmitted_losses(&mut self) {
