@@ -505,7 +505,16 @@ impl Connection {
         if left < marker || self.loss.undo_retrans == 0 {
             return;
         }
-        self.loss.undo_dsacked += (right - left).div_ceil(self.smss).max(1);
+        // Only duplicates of our retransmissions count (as Linux's
+        // tcp_sacktag_one): a D-SACK of an original the network duplicated
+        // says nothing about whether the retransmissions were needed. Above
+        // SND.UNA the log tells which entries were retransmitted; below it
+        // the entries are gone and the block's segments are counted.
+        self.loss.undo_dsacked += if left >= self.snd_una {
+            self.loss.log.retransmitted_within(left, right)
+        } else {
+            (right.min(self.snd_una) - left).div_ceil(self.smss).max(1)
+        };
         if self.loss.undo_dsacked < self.loss.undo_retrans {
             return;
         }

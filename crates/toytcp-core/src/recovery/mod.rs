@@ -370,6 +370,13 @@ impl SentLog {
         }
     }
 
+    /// Entries inside `[left, right)` that were retransmitted: what a
+    /// D-SACK above SND.UNA can prove spurious.
+    pub(crate) fn retransmitted_within(&self, left: SeqNum, right: SeqNum) -> u32 {
+        let from = self.index_after(left);
+        self.segs.range(from..).take_while(|s| s.start < right).filter(|s| s.flags & RETRANS != 0).count() as u32
+    }
+
     /// The receiver reneged (RFC 2018 §8): the entry at SND.UNA is SACKed
     /// although the cumulative ACK has not covered it.
     pub(crate) fn head_sacked(&self) -> bool {
