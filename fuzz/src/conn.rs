@@ -136,8 +136,9 @@ pub struct Forge {
     pub sack_ok: bool,
     /// Timestamps option: TSval and TSecr offsets.
     pub ts: Option<(i32, i32)>,
-    /// One SACK block: left − SND.MAX and length.
-    pub sack: Option<(i32, u16)>,
+    /// Up to two SACK blocks: left − SND.MAX and length (any u32, so
+    /// blocks may wrap the sequence space).
+    pub sack: [Option<(i32, u32)>; 2],
 }
 
 /// One step.
@@ -593,9 +594,9 @@ impl World {
                 tsecr: self.last_tsval[us].wrapping_add(ecr as u32),
             });
         }
-        if let Some((off, len)) = f.sack {
+        for &(off, len) in f.sack.iter().flatten() {
             let left = SeqNum(base_ack.wrapping_add(off as u32));
-            options.push_sack(SackBlock { left, right: left + u32::from(len) });
+            options.push_sack(SackBlock { left, right: SeqNum(left.0.wrapping_add(len)) });
         }
         let flags = Flags(f.flags);
         // Data starts after the SYN's sequence number, if any.

@@ -177,7 +177,7 @@ fn forge(to_server: bool, target: Target, flags: Flags, seq_off: i32, ack_off: i
         ws: None,
         sack_ok: false,
         ts: Some((1, 0)),
-        sack: None,
+        sack: [None; 2],
     })
 }
 
@@ -297,7 +297,7 @@ fn connection_seeds() -> Vec<(&'static str, Input)> {
             ws: None,
             sack_ok: false,
             ts: None,
-            sack: None,
+            sack: [None; 2],
         }),
         Send { client: false, sel: 0, len: 10 },
         DeliverMany,
@@ -339,7 +339,7 @@ fn connection_seeds() -> Vec<(&'static str, Input)> {
         ws: Some(114),
         sack_ok: true,
         ts: Some((56, 1)),
-        sack: None,
+        sack: [None; 2],
     }));
     ops.push(Deliver);
     seeds.push(("regression_data_past_advertised_edge", Input { setup: edge, ops }));
