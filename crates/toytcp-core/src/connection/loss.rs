@@ -246,7 +246,7 @@ impl Connection {
             if i == 0 && (left < ack || blocks.get(1).is_some_and(|b2| b2.left <= left && right <= b2.right)) {
                 // A D-SACK: sanity-check it lies within what we could have sent.
                 if left >= self.snd_una - self.max_snd_wnd.clamp(1, 1 << 30) {
-                    self.stats.dsacks_received += 1;
+                    self.stats.rare().dsacks_received += 1;
                     dsack = Some((left, right));
                 }
                 continue;
@@ -410,7 +410,9 @@ impl Connection {
         let rack_rtt = self.loss.rack_rtt;
         let wait = move || rack_rtt.saturating_add(if zero { Duration::ZERO } else { reo_wnd_of(rtt, extra) });
         let (marked, pending) = self.loss.log.rack_detect(xmit, order, now, wait);
-        self.stats.rack_losses += u64::from(marked);
+        if marked > 0 {
+            self.stats.rare().rack_losses += u64::from(marked);
+        }
         self.timers.reorder = pending;
     }
 
@@ -439,9 +441,9 @@ impl Connection {
         self.cc.on_congestion_event(now, flight, self.smss);
         self.in_recovery = true;
         self.recover = self.snd_max;
-        self.stats.fast_recoveries += 1;
-        self.stats.sack_recoveries += 1;
-        self.stats.fast_retransmits += 1;
+        self.stats.rare().fast_recoveries += 1;
+        self.stats.rare().sack_recoveries += 1;
+        self.stats.rare().fast_retransmits += 1;
         self.loss.prr_delivered = 0;
         self.loss.prr_out = 0;
         self.loss.recover_fs = flight.max(1);
@@ -519,7 +521,7 @@ impl Connection {
             return;
         }
         self.loss.undo_marker = None;
-        self.stats.spurious_undos += 1;
+        self.stats.rare().spurious_undos += 1;
         tracing::debug!(conn = %self.tuple.local, "fast recovery was spurious (D-SACK): undo");
         if self.in_recovery {
             self.in_recovery = false;
@@ -540,7 +542,7 @@ impl Connection {
         if ts.tsecr == 0 || (ts.tsecr.wrapping_sub(retrans_ts) as i32) >= 0 {
             return;
         }
-        self.stats.spurious_undos += 1;
+        self.stats.rare().spurious_undos += 1;
         tracing::debug!(conn = %self.tuple.local, "retransmission timeout was spurious (Eifel): undo");
         self.cc.undo();
         self.rtt.reset_backoff();
@@ -568,7 +570,7 @@ impl Connection {
         // timeout and never retransmitted, the originals were not lost.
         self.loss.frto = 0;
         if d.original_below_recover {
-            self.stats.spurious_undos += 1;
+            self.stats.rare().spurious_undos += 1;
             tracing::debug!(conn = %self.tuple.local, "retransmission timeout was spurious (F-RTO): undo");
             self.cc.undo();
             self.rtt.reset_backoff();
@@ -592,7 +594,7 @@ impl Connection {
             // information, so everything still unacknowledged goes again.
             self.loss.log.clear_sacked();
             self.loss.sb.clear();
-            self.stats.sack_reneging += 1;
+            self.stats.rare().sack_reneging += 1;
         }
         self.loss.log.mark_all_lost();
         self.loss.tlp_end = None;
@@ -686,7 +688,7 @@ impl Connection {
         self.loss.tlp_due = false;
         if t.is_some() {
             self.loss.tlp_end = Some(self.snd_max);
-            self.stats.tlp_probes += 1;
+            self.stats.rare().tlp_probes += 1;
             self.timers.tlp = None;
             self.timers.rto = Some(now + self.rtt.rto());
         }
@@ -751,7 +753,7 @@ impl Connection {
     pub(super) fn log_transmission(&mut self, now: Instant, start: SeqNum, end: SeqNum) {
         let rexmit = self.loss.log.on_transmit(start, end, now);
         if rexmit > 0 {
-            self.stats.retransmits += 1;
+            self.stats.rare().retransmits += 1;
             // Karn (RFC 6298 §3): the timed segment may be ambiguous now.
             if self.rtt_probe.is_some_and(|(e, _)| start < e) {
                 self.rtt_probe = None;

@@ -24,6 +24,7 @@
 //! timeout `snd_nxt` is pulled back to `snd_una` (go-back-N) while ACKs up
 //! to `snd_max` stay acceptable.
 
+mod counters;
 mod events;
 mod input;
 mod loss;
@@ -142,7 +143,7 @@ pub struct Connection {
     loss: loss::LossState,
     events: events::EventQueue,
     rtt: RttEstimator,
-    stats: Stats,
+    stats: counters::Counters,
     /// Unanswered zero-window probes (reset by any acceptable ACK).
     probes_unanswered: u32,
     persist_backoff: u32,
@@ -248,7 +249,7 @@ impl Connection {
             readable_signalled: false,
             writable_wanted: false,
             close_reason: None,
-            stats: Stats::default(),
+            stats: counters::Counters::default(),
             config,
         }
     }
@@ -330,7 +331,7 @@ impl Connection {
 
     /// Counters and current estimator/window values.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
+        let mut s = self.stats.snapshot();
         s.srtt = self.rtt.srtt();
         s.rttvar = self.rtt.rttvar();
         s.rto = self.rtt.rto();

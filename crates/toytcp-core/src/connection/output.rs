@@ -107,7 +107,7 @@ impl Connection {
         let t = self.emit(now, buf, self.iss, flags, ack, 0, 0)?;
         self.syn_due = false;
         if self.snd_max != self.iss {
-            self.stats.retransmits += 1;
+            self.stats.rare().retransmits += 1;
             // Karn's algorithm (RFC 6298 §3): the SYN went out twice (a
             // duplicate SYN answered, or simultaneous open's SYN-ACK), so
             // its ACK is ambiguous and must not be timed.
