@@ -378,7 +378,9 @@ impl Connection {
             // SACKed data stays in the send buffer until this point
             // (RFC 2018 §8): only the cumulative ACK consumes it.
             self.loss.log.ack_to(ack, |s| ctx.add(&mut delivery, s));
-            self.loss.sb.advance(ack);
+            if let Some(rare) = self.loss.rare.get_mut() {
+                rare.sb.advance(ack);
+            }
             if self.send_buf.is_empty() {
                 self.arm_release(now);
             }
@@ -605,8 +607,8 @@ impl Connection {
         // its block must come first as well (RFC 2018 §4).
         let held_duplicate = outcome.duplicate && offset as u64 > self.recv_buf.next_offset();
         if outcome.stored_out_of_order || held_duplicate {
-            self.sack_history = [self.last_sack_offset, self.sack_history[0], self.sack_history[1]];
-            self.last_sack_offset = Some(offset as u64);
+            let recent = self.sack_recent.get_or_insert_with(Box::default);
+            **recent = [Some(offset as u64), recent[0], recent[1], recent[2]];
         }
         if outcome.advanced > 0 {
             self.rcv_nxt += outcome.advanced as u32;

@@ -156,12 +156,11 @@ pub struct Connection {
     peer_fin: Option<SeqNum>,
     /// Karn-safe RTT timing of one segment when timestamps are off: (end seq, sent at).
     rtt_probe: Option<(SeqNum, Instant)>,
-    /// Stream offset of the most recent out-of-order insert: its range is
-    /// the first SACK block (RFC 2018 §4).
-    last_sack_offset: Option<u64>,
-    /// Stream offsets of the segments behind earlier first SACK blocks,
-    /// newest first: the blocks repeated after the first (RFC 2018 §4).
-    sack_history: [Option<u64>; 3],
+    /// Stream offsets of the most recent out-of-order inserts, newest
+    /// first: the first's range is the first SACK block, the others' the
+    /// blocks repeated after it (RFC 2018 §4). Boxed on the first
+    /// out-of-order arrival: most connections never need it.
+    sack_recent: Option<Box<[Option<u64>; 4]>>,
     /// A duplicate segment to report as the first SACK block of the next
     /// ACK (D-SACK, RFC 2883 §4).
     dsack_out: Option<(SeqNum, SeqNum)>,
@@ -235,8 +234,7 @@ impl Connection {
             loss: loss::LossState::new(),
             ack_now: false,
             unacked_bytes: 0,
-            last_sack_offset: None,
-            sack_history: [None; 3],
+            sack_recent: None,
             dsack_out: None,
             probe_due: false,
             syn_due: false,
@@ -379,7 +377,10 @@ impl Connection {
     /// burst) until it has stayed empty for a second, then frees all but
     /// a few hundred bytes.
     pub fn buffer_memory(&self) -> usize {
-        self.send_buf.allocated() + self.recv_buf.allocated() + self.loss.log.allocated() + self.loss.sb.allocated()
+        self.send_buf.allocated()
+            + self.recv_buf.allocated()
+            + self.loss.log.allocated()
+            + self.loss.rare.sb.allocated()
     }
 
     /// True when the peer's FIN has arrived.
