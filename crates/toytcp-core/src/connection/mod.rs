@@ -55,7 +55,8 @@ const DEFAULT_PEER_MSS: u16 = 536;
 /// Fields are laid out by hand (`repr(C)`), those most segments touch
 /// first and the rarely used ones last, so that with thousands of
 /// connections a segment touches as few cache lines of its connection as
-/// possible (BENCHMARKS.md §2).
+/// possible (BENCHMARKS.md §2). The rarely used tail is ordered by
+/// alignment so that it leaves no padding holes.
 #[derive(Debug)]
 #[repr(C)]
 pub struct Connection {
@@ -148,8 +149,7 @@ pub struct Connection {
     probes_unanswered: u32,
     persist_backoff: u32,
     keepalive_unanswered: u32,
-    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
-    passive: bool,
+    challenge_count: u32,
     iss: SeqNum,
     irs: SeqNum,
     /// Sequence number of the peer's FIN, once seen (possibly ahead of `rcv_nxt`).
@@ -161,16 +161,17 @@ pub struct Connection {
     /// blocks repeated after it (RFC 2018 §4). Boxed on the first
     /// out-of-order arrival: most connections never need it.
     sack_recent: Option<Box<[Option<u64>; 4]>>,
+    challenge_window_start: Instant,
     /// A duplicate segment to report as the first SACK block of the next
     /// ACK (D-SACK, RFC 2883 §4).
     dsack_out: Option<(SeqNum, SeqNum)>,
     /// A RST to emit: (SEQ, ACK for a RST+ACK). Set when aborting and when
     /// answering an unacceptable ACK in SYN-SENT / SYN-RECEIVED.
     rst_out: Option<(SeqNum, Option<SeqNum>)>,
+    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
+    passive: bool,
     /// A retransmission timer fired during the handshake (RFC 6298 §5.7).
     syn_retransmitted: bool,
-    challenge_window_start: Instant,
-    challenge_count: u32,
     close_reason: Option<CloseReason>,
 }
 
