@@ -119,7 +119,7 @@ pub struct Cubic {
     /// Seventeenths of bytes × bytes of W_est growth not yet a whole byte.
     est_acc: u64,
     /// State before the last congestion event or RTO, for [`Cubic::undo`].
-    prior: Option<Saved>,
+    prior: Option<Box<Saved>>,
     hystart: HyStart,
 }
 
@@ -274,7 +274,7 @@ impl CongestionControl for Cubic {
         self.avoid(ack, smss);
     }
     fn on_congestion_event(&mut self, _now: Instant, flight_size: u32, smss: u32) {
-        self.prior = Some(self.saved());
+        self.prior = Some(Box::new(self.saved()));
         // Fast convergence (§4.7): a window that stopped short of the last
         // W_max releases bandwidth by remembering less.
         self.w_max = if self.cwnd < self.w_max {
@@ -301,7 +301,7 @@ impl CongestionControl for Cubic {
     fn on_rto(&mut self, _now: Instant, flight_size: u32, smss: u32) {
         // Keep the state from before the first of a series of timeouts.
         if self.prior.is_none() || self.cwnd > smss {
-            self.prior = Some(self.saved());
+            self.prior = Some(Box::new(self.saved()));
             self.cwnd_prior = self.cwnd;
         }
         // §4.8: ssthresh as on a congestion event, cwnd to one segment

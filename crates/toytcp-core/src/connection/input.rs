@@ -41,7 +41,7 @@ impl Connection {
                 if !h.flags.rst() {
                     self.rst_out = Some((h.ack, None));
                 }
-                self.stats.dropped_bad_ack += 1;
+                self.stats.rare().dropped_bad_ack += 1;
                 return;
             }
             ack_ok = self.snd_una < h.ack;
@@ -52,7 +52,7 @@ impl Connection {
             if ack_ok {
                 self.enter_closed(CloseReason::Refused);
             } else {
-                self.stats.dropped_rst += 1;
+                self.stats.rare().dropped_rst += 1;
             }
             return;
         }
@@ -130,7 +130,7 @@ impl Connection {
         // RFC 7323 §3.2: once negotiated, non-RST segments carry timestamps.
         let ts = h.options.timestamps;
         if self.ts_ok && ts.is_none() && !rst {
-            self.stats.dropped_missing_ts += 1;
+            self.stats.rare().dropped_missing_ts += 1;
             return;
         }
         // PAWS, RFC 7323 §5.3 R1.
@@ -140,7 +140,7 @@ impl Connection {
             if now.saturating_duration_since(self.ts_recent_age) > PAWS_IDLE {
                 self.ts_recent = ts.tsval;
             } else {
-                self.stats.dropped_paws += 1;
+                self.stats.rare().dropped_paws += 1;
                 self.ack_now = true;
                 // An old duplicate (a late original after its retransmission
                 // moved TS.Recent on): its ACK reports it as a D-SACK, as
@@ -154,10 +154,10 @@ impl Connection {
         // First, check the sequence number.
         if !self.acceptable(seg) {
             if rst {
-                self.stats.dropped_rst += 1;
+                self.stats.rare().dropped_rst += 1;
                 return;
             }
-            self.stats.dropped_out_of_window += 1;
+            self.stats.rare().dropped_out_of_window += 1;
             let rcv_wnd = self.rcv_adv - self.rcv_nxt;
             if rcv_wnd == 0
                 && h.seq == self.rcv_nxt
@@ -202,7 +202,7 @@ impl Connection {
                 // assassination), in-window ones too: a challenge ACK
                 // (RFC 5961 §3.2) only invites a RST at RCV.NXT, which
                 // would be ignored as well.
-                self.stats.dropped_rst += 1;
+                self.stats.rare().dropped_rst += 1;
             } else if h.seq == self.rcv_nxt {
                 match self.state {
                     State::SynReceived if !self.passive => self.enter_closed(CloseReason::Refused),
@@ -227,7 +227,7 @@ impl Connection {
 
         // Fifth, check the ACK field.
         if !h.flags.ack() {
-            self.stats.dropped_no_ack += 1;
+            self.stats.rare().dropped_no_ack += 1;
             return;
         }
         self.last_recv = now;
@@ -242,18 +242,18 @@ impl Connection {
                 self.establish();
             } else {
                 self.rst_out = Some((h.ack, None));
-                self.stats.dropped_bad_ack += 1;
+                self.stats.rare().dropped_bad_ack += 1;
                 return;
             }
         }
         // RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA − MAX.SND.WND, SND.NXT].
         if h.ack > self.snd_max {
-            self.stats.dropped_bad_ack += 1;
+            self.stats.rare().dropped_bad_ack += 1;
             self.ack_now = true;
             return;
         }
         if h.ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.stats.dropped_bad_ack += 1;
+            self.stats.rare().dropped_bad_ack += 1;
             self.challenge_ack(now);
             return;
         }
@@ -378,7 +378,9 @@ impl Connection {
             // SACKed data stays in the send buffer until this point
             // (RFC 2018 §8): only the cumulative ACK consumes it.
             self.loss.log.ack_to(ack, |s| ctx.add(&mut delivery, s));
-            self.loss.sb.advance(ack);
+            if let Some(rare) = self.loss.rare.get_mut() {
+                rare.sb.advance(ack);
+            }
             if self.send_buf.is_empty() {
                 self.arm_release(now);
             }
@@ -420,7 +422,7 @@ impl Connection {
             // loss: they are not counted, or probing would end in a fast
             // retransmit into the closed window.
             self.dupacks += 1;
-            self.stats.dup_acks += 1;
+            self.stats.rare().dup_acks += 1;
         } else if advanced {
             self.dupacks = 0;
         }
@@ -523,8 +525,8 @@ impl Connection {
             self.recover = self.snd_max;
             self.rexmit_pending = true;
             self.rtt_probe = None;
-            self.stats.fast_retransmits += 1;
-            self.stats.fast_recoveries += 1;
+            self.stats.rare().fast_retransmits += 1;
+            self.stats.rare().fast_recoveries += 1;
         }
     }
 
@@ -586,7 +588,7 @@ impl Connection {
         data = &data[..data.len().min(room)];
         let outcome = self.recv_buf.insert(offset as u64, data);
         if outcome.dropped {
-            self.stats.dropped_ooo_limit += 1;
+            self.stats.rare().dropped_ooo_limit += 1;
         }
         // D-SACK (RFC 2883 §4): report data received before, the part
         // below RCV.NXT or a segment held out of order already.
@@ -596,7 +598,7 @@ impl Connection {
                 self.dsack_out = Some((seq, (seq + seg.payload.len() as u32).min(self.rcv_nxt)));
             }
         } else if outcome.duplicate {
-            self.stats.dup_segments_received += 1;
+            self.stats.rare().dup_segments_received += 1;
             if self.sack_ok {
                 self.dsack_out = Some((start, start + data.len() as u32));
             }
@@ -605,8 +607,8 @@ impl Connection {
         // its block must come first as well (RFC 2018 §4).
         let held_duplicate = outcome.duplicate && offset as u64 > self.recv_buf.next_offset();
         if outcome.stored_out_of_order || held_duplicate {
-            self.sack_history = [self.last_sack_offset, self.sack_history[0], self.sack_history[1]];
-            self.last_sack_offset = Some(offset as u64);
+            let recent = self.sack_recent.get_or_insert_with(Box::default);
+            **recent = [Some(offset as u64), recent[0], recent[1], recent[2]];
         }
         if outcome.advanced > 0 {
             self.rcv_nxt += outcome.advanced as u32;
@@ -638,7 +640,7 @@ impl Connection {
         if len == 0 || (seq + len).diff(self.rcv_nxt) > 0 || self.rcv_nxt - seq > (1 << 30) {
             return;
         }
-        self.stats.dup_segments_received += 1;
+        self.stats.rare().dup_segments_received += 1;
         if self.sack_ok {
             self.dsack_out = Some((seq, seq + len));
         }
@@ -690,10 +692,10 @@ impl Connection {
         }
         if self.challenge_count < self.config.challenge_ack_limit {
             self.challenge_count += 1;
-            self.stats.challenge_acks += 1;
+            self.stats.rare().challenge_acks += 1;
             self.ack_now = true;
         } else {
-            self.stats.challenge_acks_suppressed += 1;
+            self.stats.rare().challenge_acks_suppressed += 1;
         }
     }
 

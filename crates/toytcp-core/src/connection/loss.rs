@@ -37,12 +37,15 @@ const REO_WND_PERSIST: u8 = 16;
 const PTO_NO_RTT: Duration = Duration::from_secs(1);
 
 /// Loss-recovery state of a connection (sender side).
+///
+/// What every data segment and ACK reads stays inline; what only SACK
+/// information, a recovery, an undo or an RTO sets is in [`RareLoss`],
+/// boxed on first write (BENCHMARKS.md §2: every byte of `Connection`
+/// costs with thousands of connections).
 #[derive(Clone, Debug, Default)]
 pub(super) struct LossState {
     /// One entry per segment in flight: send times, SACKed/lost/retransmitted.
     pub log: SentLog,
-    /// SACKed ranges above SND.UNA.
-    pub sb: Scoreboard,
     /// RACK.xmit_ts of the most recently sent segment delivered, with its
     /// transmission number in place of RACK.end_seq (RFC 8985 §6.1).
     pub rack_xmit: Option<(Instant, u32)>,
@@ -56,6 +59,30 @@ pub(super) struct LossState {
     pub reo_wnd_extra: u8,
     /// RACK.reo_wnd_persist.
     pub reo_wnd_persist: u8,
+    /// TLP.end_seq (RFC 8985 §7.1): SND.MAX after the probe, while its
+    /// outcome is open.
+    pub tlp_end: Option<SeqNum>,
+    /// TLP.is_retrans: the probe resent old data.
+    pub tlp_is_retrans: bool,
+    /// The probe timeout fired: send a probe on the next `poll_transmit`.
+    pub tlp_due: bool,
+    /// 2 × SRTT in microseconds (1 s before any sample), the PTO base.
+    pub pto_us: u64,
+    /// F-RTO (RFC 5682 §3, SACK-enhanced), for connections without
+    /// timestamps: 1 waits for the first ACK after the RTO retransmission,
+    /// 2 has sent new data instead of retransmitting and waits for the
+    /// second; 0 off.
+    pub frto: u8,
+    /// The rarely used part, boxed on first write.
+    pub rare: RareBoxed,
+}
+
+/// The part of [`LossState`] a connection without SACKed or lost
+/// segments, recoveries and timeouts leaves at its defaults.
+#[derive(Clone, Debug, Default)]
+pub(super) struct RareLoss {
+    /// SACKed ranges above SND.UNA.
+    pub sb: Scoreboard,
     /// RACK.dsack_round.
     pub dsack_round: Option<SeqNum>,
     /// PRR (RFC 6937 §3) prr_delivered: bytes delivered since recovery began.
@@ -66,15 +93,6 @@ pub(super) struct LossState {
     pub recover_fs: u32,
     /// RFC 6675 RescueRxt.
     pub rescue_rxt: Option<SeqNum>,
-    /// TLP.end_seq (RFC 8985 §7.1): SND.MAX after the probe, while its
-    /// outcome is open.
-    pub tlp_end: Option<SeqNum>,
-    /// TLP.is_retrans: the probe resent old data.
-    pub tlp_is_retrans: bool,
-    /// The probe timeout fired: send a probe on the next `poll_transmit`.
-    pub tlp_due: bool,
-    /// 2 × SRTT in microseconds (1 s before any sample), the PTO base.
-    pub pto_us: u64,
     /// SND.UNA when the current fast recovery began (RFC 3708 undo).
     pub undo_marker: Option<SeqNum>,
     /// Retransmissions sent since then.
@@ -83,11 +101,52 @@ pub(super) struct LossState {
     pub undo_dsacked: u32,
     /// Our TSval when the first retransmission after an RTO went out (RFC 3522).
     pub rto_tsval: Option<u32>,
-    /// F-RTO (RFC 5682 §3, SACK-enhanced), for connections without
-    /// timestamps: 1 waits for the first ACK after the RTO retransmission,
-    /// 2 has sent new data instead of retransmitting and waits for the
-    /// second; 0 off.
-    pub frto: u8,
+}
+
+impl RareLoss {
+    /// The defaults, as a constant (see [`RareBoxed`]).
+    const IDLE: RareLoss = RareLoss {
+        sb: Scoreboard::new(),
+        dsack_round: None,
+        prr_delivered: 0,
+        prr_out: 0,
+        recover_fs: 0,
+        rescue_rxt: None,
+        undo_marker: None,
+        undo_retrans: 0,
+        undo_dsacked: 0,
+        rto_tsval: None,
+    };
+}
+
+/// What reading a [`RareBoxed`] that was never written returns.
+static IDLE_RARE_LOSS: RareLoss = RareLoss::IDLE;
+
+/// A [`RareLoss`] allocated on first write: reads of one never written
+/// see the defaults ([`RareLoss::IDLE`]), a write (through `DerefMut`)
+/// allocates it. Paths run for every segment must not write through it
+/// unless it is allocated ([`RareBoxed::get_mut`]).
+#[derive(Clone, Debug, Default)]
+pub(super) struct RareBoxed(Option<Box<RareLoss>>);
+
+impl RareBoxed {
+    /// The state if it has been allocated.
+    pub fn get_mut(&mut self) -> Option<&mut RareLoss> {
+        self.0.as_deref_mut()
+    }
+}
+
+impl core::ops::Deref for RareBoxed {
+    type Target = RareLoss;
+    fn deref(&self) -> &RareLoss {
+        self.0.as_deref().unwrap_or(&IDLE_RARE_LOSS)
+    }
+}
+
+impl core::ops::DerefMut for RareBoxed {
+    fn deref_mut(&mut self) -> &mut RareLoss {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 impl LossState {
@@ -198,7 +257,7 @@ impl Connection {
         if !self.in_recovery {
             return room;
         }
-        if self.loss.prr_out == 0 {
+        if self.loss.rare.prr_out == 0 {
             // The first retransmission of a recovery goes at once (RFC 6675
             // §5 step 4.3; RFC 6937 forces it the same way).
             room.max(self.smss)
@@ -246,7 +305,7 @@ impl Connection {
             if i == 0 && (left < ack || blocks.get(1).is_some_and(|b2| b2.left <= left && right <= b2.right)) {
                 // A D-SACK: sanity-check it lies within what we could have sent.
                 if left >= self.snd_una - self.max_snd_wnd.clamp(1, 1 << 30) {
-                    self.stats.dsacks_received += 1;
+                    self.stats.rare().dsacks_received += 1;
                     dsack = Some((left, right));
                 }
                 continue;
@@ -262,7 +321,8 @@ impl Connection {
                 continue;
             }
             let (left, right) = (self.snd_una + lo, self.snd_una + hi);
-            let LossState { log, sb, .. } = &mut self.loss;
+            let LossState { log, rare, .. } = &mut self.loss;
+            let sb = &mut rare.sb;
             let full = sb.is_full();
             if sb.insert(left, right) > 0 || full {
                 let before = d.bytes;
@@ -327,16 +387,16 @@ impl Connection {
                 self.loss.reordering_seen = true;
             }
             self.rack_update(now, d);
-            if dsack.is_some() && self.loss.dsack_round.is_none_or(|r| self.snd_una >= r) {
+            if dsack.is_some() && self.loss.rare.dsack_round.is_none_or(|r| self.snd_una >= r) {
                 // RFC 8985 §6.2 step 4: widen the reordering window.
                 self.loss.reo_wnd_extra = self.loss.reo_wnd_extra.saturating_add(1);
-                self.loss.dsack_round = Some(self.snd_max);
+                self.loss.rare.dsack_round = Some(self.snd_max);
                 self.loss.reo_wnd_persist = REO_WND_PERSIST;
             }
             self.rack_detect_loss(now);
         } else {
-            let LossState { log, sb, .. } = &mut self.loss;
-            log.mark_lost_dupthresh(sb, DUP_THRESH, self.smss);
+            let LossState { log, rare, .. } = &mut self.loss;
+            log.mark_lost_dupthresh(&rare.sb, DUP_THRESH, self.smss);
             if !self.recovering() && self.dupacks >= DUP_THRESH {
                 self.loss.log.mark_head_lost();
             }
@@ -410,7 +470,9 @@ impl Connection {
         let rack_rtt = self.loss.rack_rtt;
         let wait = move || rack_rtt.saturating_add(if zero { Duration::ZERO } else { reo_wnd_of(rtt, extra) });
         let (marked, pending) = self.loss.log.rack_detect(xmit, order, now, wait);
-        self.stats.rack_losses += u64::from(marked);
+        if marked > 0 {
+            self.stats.rare().rack_losses += u64::from(marked);
+        }
         self.timers.reorder = pending;
     }
 
@@ -439,13 +501,13 @@ impl Connection {
         self.cc.on_congestion_event(now, flight, self.smss);
         self.in_recovery = true;
         self.recover = self.snd_max;
-        self.stats.fast_recoveries += 1;
-        self.stats.sack_recoveries += 1;
-        self.stats.fast_retransmits += 1;
-        self.loss.prr_delivered = 0;
-        self.loss.prr_out = 0;
-        self.loss.recover_fs = flight.max(1);
-        self.loss.rescue_rxt = None;
+        self.stats.rare().fast_recoveries += 1;
+        self.stats.rare().sack_recoveries += 1;
+        self.stats.rare().fast_retransmits += 1;
+        self.loss.rare.prr_delivered = 0;
+        self.loss.rare.prr_out = 0;
+        self.loss.rare.recover_fs = flight.max(1);
+        self.loss.rare.rescue_rxt = None;
         // A retransmitted probe still in flight may be D-SACKed too: count
         // it, or its D-SACK could undo a recovery that repaired a real loss
         // (the bug Linux fixed in tcp_init_undo).
@@ -453,9 +515,9 @@ impl Connection {
         self.loss.tlp_end = None;
         self.loss.tlp_due = false;
         self.timers.tlp = None;
-        self.loss.undo_marker = self.config.frto.then_some(self.snd_una);
-        self.loss.undo_retrans = u32::from(tlp_rexmit_out);
-        self.loss.undo_dsacked = 0;
+        self.loss.rare.undo_marker = self.config.frto.then_some(self.snd_una);
+        self.loss.rare.undo_retrans = u32::from(tlp_rexmit_out);
+        self.loss.rare.undo_dsacked = 0;
         if !self.config.prr {
             self.cc.set_cwnd(self.cc.ssthresh());
         }
@@ -466,14 +528,14 @@ impl Connection {
         if !self.config.prr {
             return;
         }
-        self.loss.prr_delivered = self.loss.prr_delivered.saturating_add(delivered);
+        self.loss.rare.prr_delivered = self.loss.rare.prr_delivered.saturating_add(delivered);
         let pipe = u64::from(self.pipe());
         let ssthresh = u64::from(self.cc.ssthresh());
-        let prr_delivered = u64::from(self.loss.prr_delivered);
-        let prr_out = u64::from(self.loss.prr_out);
+        let prr_delivered = u64::from(self.loss.rare.prr_delivered);
+        let prr_out = u64::from(self.loss.rare.prr_out);
         let sndcnt = if pipe > ssthresh {
             // Proportional part: CEIL(prr_delivered * ssthresh / RecoverFS) − prr_out.
-            let fs = u64::from(self.loss.recover_fs.max(1));
+            let fs = u64::from(self.loss.rare.recover_fs.max(1));
             (prr_delivered * ssthresh).div_ceil(fs).saturating_sub(prr_out)
         } else {
             // Slow-start reduction bound.
@@ -501,8 +563,8 @@ impl Connection {
     /// A D-SACK arrived: RFC 3708-style undo once every retransmission of
     /// the last fast recovery has been reported as a duplicate.
     fn on_dsack(&mut self, now: Instant, left: SeqNum, right: SeqNum) {
-        let Some(marker) = self.loss.undo_marker else { return };
-        if left < marker || self.loss.undo_retrans == 0 {
+        let Some(marker) = self.loss.rare.undo_marker else { return };
+        if left < marker || self.loss.rare.undo_retrans == 0 {
             return;
         }
         // Only duplicates of our retransmissions count (as Linux's
@@ -510,16 +572,16 @@ impl Connection {
         // says nothing about whether the retransmissions were needed. Above
         // SND.UNA the log tells which entries were retransmitted; below it
         // the entries are gone and the block's segments are counted.
-        self.loss.undo_dsacked += if left >= self.snd_una {
+        self.loss.rare.undo_dsacked += if left >= self.snd_una {
             self.loss.log.retransmitted_within(left, right)
         } else {
             (right.min(self.snd_una) - left).div_ceil(self.smss).max(1)
         };
-        if self.loss.undo_dsacked < self.loss.undo_retrans {
+        if self.loss.rare.undo_dsacked < self.loss.rare.undo_retrans {
             return;
         }
-        self.loss.undo_marker = None;
-        self.stats.spurious_undos += 1;
+        self.loss.rare.undo_marker = None;
+        self.stats.rare().spurious_undos += 1;
         tracing::debug!(conn = %self.tuple.local, "fast recovery was spurious (D-SACK): undo");
         if self.in_recovery {
             self.in_recovery = false;
@@ -535,12 +597,14 @@ impl Connection {
     /// transmission was acknowledged and the timeout was spurious: restore
     /// the window (RFC 4015 §3) and go on with new data.
     pub(super) fn check_spurious_rto(&mut self, seg: &Segment<'_>) {
-        let Some(retrans_ts) = self.loss.rto_tsval.take() else { return };
+        // Read before taking: taking would allocate the rare state.
+        let Some(retrans_ts) = self.loss.rare.rto_tsval else { return };
+        self.loss.rare.rto_tsval = None;
         let Some(ts) = seg.header.options.timestamps else { return };
         if ts.tsecr == 0 || (ts.tsecr.wrapping_sub(retrans_ts) as i32) >= 0 {
             return;
         }
-        self.stats.spurious_undos += 1;
+        self.stats.rare().spurious_undos += 1;
         tracing::debug!(conn = %self.tuple.local, "retransmission timeout was spurious (Eifel): undo");
         self.cc.undo();
         self.rtt.reset_backoff();
@@ -568,7 +632,7 @@ impl Connection {
         // timeout and never retransmitted, the originals were not lost.
         self.loss.frto = 0;
         if d.original_below_recover {
-            self.stats.spurious_undos += 1;
+            self.stats.rare().spurious_undos += 1;
             tracing::debug!(conn = %self.tuple.local, "retransmission timeout was spurious (F-RTO): undo");
             self.cc.undo();
             self.rtt.reset_backoff();
@@ -591,13 +655,17 @@ impl Connection {
             // be retransmitted whether SACKed or not; forget all SACK
             // information, so everything still unacknowledged goes again.
             self.loss.log.clear_sacked();
-            self.loss.sb.clear();
-            self.stats.sack_reneging += 1;
+            if let Some(rare) = self.loss.rare.get_mut() {
+                rare.sb.clear();
+            }
+            self.stats.rare().sack_reneging += 1;
         }
         self.loss.log.mark_all_lost();
         self.loss.tlp_end = None;
         self.loss.tlp_due = false;
-        self.loss.undo_marker = None;
+        if let Some(rare) = self.loss.rare.get_mut() {
+            rare.undo_marker = None;
+        }
         self.timers.tlp = None;
         self.timers.reorder = None;
     }
@@ -686,7 +754,7 @@ impl Connection {
         self.loss.tlp_due = false;
         if t.is_some() {
             self.loss.tlp_end = Some(self.snd_max);
-            self.stats.tlp_probes += 1;
+            self.stats.rare().tlp_probes += 1;
             self.timers.tlp = None;
             self.timers.rto = Some(now + self.rtt.rto());
         }
@@ -703,10 +771,10 @@ impl Connection {
         }
         let seg = if !rule34 {
             self.loss.log.next_lost()?
-        } else if let Some(s) = self.loss.sb.high().and_then(|h| self.loss.log.next_unsacked_below(h)) {
+        } else if let Some(s) = self.loss.rare.sb.high().and_then(|h| self.loss.log.next_unsacked_below(h)) {
             s
         } else {
-            if self.loss.rescue_rxt.is_some() {
+            if self.loss.rare.rescue_rxt.is_some() {
                 return None;
             }
             // The tail of the window that was in flight when recovery began
@@ -715,7 +783,7 @@ impl Connection {
             if s.flags & RETRANS != 0 {
                 return None;
             }
-            self.loss.rescue_rxt = Some(self.recover);
+            self.loss.rare.rescue_rxt = Some(self.recover);
             s
         };
         self.emit_range(now, buf, seg.start, seg.end)
@@ -751,26 +819,26 @@ impl Connection {
     pub(super) fn log_transmission(&mut self, now: Instant, start: SeqNum, end: SeqNum) {
         let rexmit = self.loss.log.on_transmit(start, end, now);
         if rexmit > 0 {
-            self.stats.retransmits += 1;
+            self.stats.rare().retransmits += 1;
             // Karn (RFC 6298 §3): the timed segment may be ambiguous now.
             if self.rtt_probe.is_some_and(|(e, _)| start < e) {
                 self.rtt_probe = None;
             }
-            if self.loss.undo_marker.is_some() {
-                self.loss.undo_retrans += 1;
+            if self.loss.rare.undo_marker.is_some() {
+                self.loss.rare.undo_retrans += 1;
             }
-            if self.loss.rto_tsval.is_none()
+            if self.loss.rare.rto_tsval.is_none()
                 && self.config.frto
                 && self.ts_ok
                 && self.snd_una < self.recover
                 && !self.in_recovery
                 && self.retries > 0
             {
-                self.loss.rto_tsval = Some(self.ts_now(now));
+                self.loss.rare.rto_tsval = Some(self.ts_now(now));
             }
         }
         if self.in_recovery {
-            self.loss.prr_out = self.loss.prr_out.saturating_add(end - start);
+            self.loss.rare.prr_out = self.loss.rare.prr_out.saturating_add(end - start);
         }
     }
 
@@ -791,7 +859,7 @@ impl Connection {
         }
         let flight = self.snd_max - self.snd_una;
         let mut prev_end = 0;
-        for &(l, r) in self.loss.sb.ranges() {
+        for &(l, r) in self.loss.rare.sb.ranges() {
             // As offsets from SND.UNA (sequence order wraps): sorted,
             // disjoint, non-empty, within the flight.
             let (lo, hi) = (l - self.snd_una, r - self.snd_una);

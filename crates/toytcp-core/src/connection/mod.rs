@@ -24,6 +24,7 @@
 //! timeout `snd_nxt` is pulled back to `snd_una` (go-back-N) while ACKs up
 //! to `snd_max` stay acceptable.
 
+mod counters;
 mod events;
 mod input;
 mod loss;
@@ -54,7 +55,8 @@ const DEFAULT_PEER_MSS: u16 = 536;
 /// Fields are laid out by hand (`repr(C)`), those most segments touch
 /// first and the rarely used ones last, so that with thousands of
 /// connections a segment touches as few cache lines of its connection as
-/// possible (BENCHMARKS.md §2).
+/// possible (BENCHMARKS.md §2). The rarely used tail is ordered by
+/// alignment so that it leaves no padding holes.
 #[derive(Debug)]
 #[repr(C)]
 pub struct Connection {
@@ -142,35 +144,34 @@ pub struct Connection {
     loss: loss::LossState,
     events: events::EventQueue,
     rtt: RttEstimator,
-    stats: Stats,
+    stats: counters::Counters,
     /// Unanswered zero-window probes (reset by any acceptable ACK).
     probes_unanswered: u32,
     persist_backoff: u32,
     keepalive_unanswered: u32,
-    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
-    passive: bool,
+    challenge_count: u32,
     iss: SeqNum,
     irs: SeqNum,
     /// Sequence number of the peer's FIN, once seen (possibly ahead of `rcv_nxt`).
     peer_fin: Option<SeqNum>,
     /// Karn-safe RTT timing of one segment when timestamps are off: (end seq, sent at).
     rtt_probe: Option<(SeqNum, Instant)>,
-    /// Stream offset of the most recent out-of-order insert: its range is
-    /// the first SACK block (RFC 2018 §4).
-    last_sack_offset: Option<u64>,
-    /// Stream offsets of the segments behind earlier first SACK blocks,
-    /// newest first: the blocks repeated after the first (RFC 2018 §4).
-    sack_history: [Option<u64>; 3],
+    /// Stream offsets of the most recent out-of-order inserts, newest
+    /// first: the first's range is the first SACK block, the others' the
+    /// blocks repeated after it (RFC 2018 §4). Boxed on the first
+    /// out-of-order arrival: most connections never need it.
+    sack_recent: Option<Box<[Option<u64>; 4]>>,
+    challenge_window_start: Instant,
     /// A duplicate segment to report as the first SACK block of the next
     /// ACK (D-SACK, RFC 2883 §4).
     dsack_out: Option<(SeqNum, SeqNum)>,
     /// A RST to emit: (SEQ, ACK for a RST+ACK). Set when aborting and when
     /// answering an unacceptable ACK in SYN-SENT / SYN-RECEIVED.
     rst_out: Option<(SeqNum, Option<SeqNum>)>,
+    /// Opened by a listener (a reset in SYN-RECEIVED then just drops it).
+    passive: bool,
     /// A retransmission timer fired during the handshake (RFC 6298 §5.7).
     syn_retransmitted: bool,
-    challenge_window_start: Instant,
-    challenge_count: u32,
     close_reason: Option<CloseReason>,
 }
 
@@ -234,8 +235,7 @@ impl Connection {
             loss: loss::LossState::new(),
             ack_now: false,
             unacked_bytes: 0,
-            last_sack_offset: None,
-            sack_history: [None; 3],
+            sack_recent: None,
             dsack_out: None,
             probe_due: false,
             syn_due: false,
@@ -248,7 +248,7 @@ impl Connection {
             readable_signalled: false,
             writable_wanted: false,
             close_reason: None,
-            stats: Stats::default(),
+            stats: counters::Counters::default(),
             config,
         }
     }
@@ -330,7 +330,7 @@ impl Connection {
 
     /// Counters and current estimator/window values.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
+        let mut s = self.stats.snapshot();
         s.srtt = self.rtt.srtt();
         s.rttvar = self.rtt.rttvar();
         s.rto = self.rtt.rto();
@@ -378,7 +378,10 @@ impl Connection {
     /// burst) until it has stayed empty for a second, then frees all but
     /// a few hundred bytes.
     pub fn buffer_memory(&self) -> usize {
-        self.send_buf.allocated() + self.recv_buf.allocated() + self.loss.log.allocated() + self.loss.sb.allocated()
+        self.send_buf.allocated()
+            + self.recv_buf.allocated()
+            + self.loss.log.allocated()
+            + self.loss.rare.sb.allocated()
     }
 
     /// True when the peer's FIN has arrived.

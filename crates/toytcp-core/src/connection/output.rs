@@ -107,7 +107,7 @@ impl Connection {
         let t = self.emit(now, buf, self.iss, flags, ack, 0, 0)?;
         self.syn_due = false;
         if self.snd_max != self.iss {
-            self.stats.retransmits += 1;
+            self.stats.rare().retransmits += 1;
             // Karn's algorithm (RFC 6298 §3): the SYN went out twice (a
             // duplicate SYN answered, or simultaneous open's SYN-ACK), so
             // its ACK is ambiguous and must not be timed.
@@ -373,8 +373,10 @@ impl Connection {
         let max = if options.timestamps.is_some() { 3 } else { 4 };
         let base = self.recv_buf.next_offset();
         let to_seq = |off: u64| self.rcv_nxt + (off - base) as u32;
-        let recent = core::iter::once(self.last_sack_offset)
-            .chain(self.sack_history)
+        let recent = self
+            .sack_recent
+            .iter()
+            .flat_map(|r| r.iter().copied())
             .flatten()
             .filter_map(|o| self.recv_buf.range_containing(o));
         let mut sent = [(0u64, 0u64); 4];

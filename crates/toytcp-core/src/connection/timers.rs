@@ -149,7 +149,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        self.stats.timeouts += 1;
+        self.stats.rare().timeouts += 1;
         let handshake = matches!(self.state, State::SynSent | State::SynReceived);
         let limit = if handshake { self.config.syn_retries } else { self.config.max_retries };
         let since = *self.stalled_since.get_or_insert(now);
@@ -202,7 +202,7 @@ impl Connection {
             }
             self.probes_unanswered += 1;
             self.probe_due = true;
-            self.stats.window_probes += 1;
+            self.stats.rare().window_probes += 1;
             self.persist_backoff += 1;
             self.timers.persist = Some(now + self.persist_interval());
         } else {
@@ -227,7 +227,7 @@ impl Connection {
             return;
         }
         self.keepalive_unanswered += 1;
-        self.stats.keepalive_probes += 1;
+        self.stats.rare().keepalive_probes += 1;
         self.probe_due = true;
         self.timers.keepalive = Some(now + ka.interval);
     }

@@ -28,6 +28,11 @@ pub(crate) struct Scoreboard {
 }
 
 impl Scoreboard {
+    /// An empty scoreboard (usable in a `static`).
+    pub(crate) const fn new() -> Self {
+        Scoreboard { ranges: Vec::new() }
+    }
+
     /// True when nothing above SND.UNA is known to be SACKed.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
