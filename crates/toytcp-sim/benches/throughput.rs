@@ -108,6 +108,19 @@ fn toytcp_config(seed: u64) -> EndpointConfig {
 }
 
 /// ToyTCP client → ToyTCP server, `total` bytes, then close.
+/// Moves every segment `ep` has to send into `queue`, in buffers from `pool`.
+fn drain_transmits(ep: &mut Endpoint, now: Instant, pool: &PacketPool, queue: &mut VecDeque<Vec<u8>>) {
+    loop {
+        let mut p = pool.take(MTU);
+        let Some(t) = ep.poll_transmit(now, &mut p) else {
+            pool.give(p);
+            break;
+        };
+        p.truncate(t.len);
+        queue.push_back(p);
+    }
+}
+
 fn run_toytcp(total: u64, pattern: &[u8]) -> Outcome {
     let mut now = Instant::from_millis(1);
     let pool = PacketPool::default();
@@ -143,15 +156,7 @@ fn run_toytcp(total: u64, pattern: &[u8]) -> Outcome {
             client.shutdown(ch).expect("shutdown");
             shut = true;
         }
-        loop {
-            let mut p = pool.take(MTU);
-            let Some(t) = client.poll_transmit(now, &mut p) else {
-                pool.give(p);
-                break;
-            };
-            p.truncate(t.len);
-            to_server.push_back(p);
-        }
+        drain_transmits(&mut client, now, &pool, &mut to_server);
         while client.poll_event().is_some() {}
         // Client → server.
         while let Some(p) = to_server.pop_front() {
@@ -183,15 +188,7 @@ fn run_toytcp(total: u64, pattern: &[u8]) -> Outcome {
                 }
             }
         }
-        loop {
-            let mut p = pool.take(MTU);
-            let Some(t) = server.poll_transmit(now, &mut p) else {
-                pool.give(p);
-                break;
-            };
-            p.truncate(t.len);
-            to_client.push_back(p);
-        }
+        drain_transmits(&mut server, now, &pool, &mut to_client);
         while server.poll_event().is_some() {}
         // Server → client.
         while let Some(p) = to_client.pop_front() {
