@@ -532,8 +532,9 @@ impl Connection {
 
     /// Takes an RTT sample: from the send time of the newest segment this
     /// ACK delivered that was never retransmitted (microseconds, Karn-safe,
-    /// RFC 6298 §3), else from the timestamp echo (RFC 7323 §4, whole
-    /// milliseconds) or the one timed segment.
+    /// RFC 6298 §3), else from the one timed segment (the SYN or SYN-ACK
+    /// always; data only without timestamps), else from the timestamp echo
+    /// (RFC 7323 §4, whole milliseconds).
     fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>, d: &Delivery, advanced: bool) -> Option<Duration> {
         let ack = seg.header.ack;
         if let Some((sent, _)) = d.rtt_from {
@@ -547,24 +548,26 @@ impl Connection {
         if !advanced {
             return None;
         }
-        if self.ts_ok {
-            if let Some(ts) = seg.header.options.timestamps
-                && ts.tsecr != 0
-            {
-                let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
-                if (ms as i32) >= 0 {
-                    let rtt = Duration::from_millis(u64::from(ms));
-                    self.rtt.sample(rtt);
-                    return Some(rtt);
-                }
-            }
-        } else if let Some((end, sent)) = self.rtt_probe
+        // The SYN (or SYN-ACK) is timed by the probe even with timestamps:
+        // it is not in the transmission log, and the probe has microseconds.
+        if let Some((end, sent)) = self.rtt_probe
             && ack >= end
         {
-            let rtt = now - sent;
+            let rtt = now.saturating_duration_since(sent);
             self.rtt.sample(rtt);
             self.rtt_probe = None;
             return Some(rtt);
+        }
+        if self.ts_ok
+            && let Some(ts) = seg.header.options.timestamps
+            && ts.tsecr != 0
+        {
+            let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+            if (ms as i32) >= 0 {
+                let rtt = Duration::from_millis(u64::from(ms));
+                self.rtt.sample(rtt);
+                return Some(rtt);
+            }
         }
         None
     }

@@ -112,7 +112,10 @@ impl Connection {
             // duplicate SYN answered, or simultaneous open's SYN-ACK), so
             // its ACK is ambiguous and must not be timed.
             self.rtt_probe = None;
-        } else if !self.ts_ok && self.rtt_probe.is_none() {
+        } else if self.rtt_probe.is_none() {
+            // Timed in microseconds even with timestamps, whose echo has
+            // only the peer's millisecond granularity (a 0 ms first sample
+            // would set SRTT to 0, RFC 6298 §2.2).
             self.rtt_probe = Some((self.iss + 1, now));
         }
         self.snd_nxt = self.iss + 1;
