@@ -251,6 +251,10 @@ struct Run {
     mem_established: f64,
     mem_after_exchange: f64,
     mem_idle: f64,
+    /// Mean `Connection::heap_memory()` of the idle connections, part by
+    /// part (`Connection::heap_breakdown`): the share of `mem_idle` the
+    /// connections hold themselves.
+    heap_idle: Vec<(&'static str, f64)>,
 }
 
 /// `conns` connections, each doing `rounds` request/response exchanges.
@@ -285,13 +289,21 @@ fn run(conns: usize, rounds: u32) -> Run {
     let mem_after_exchange = per_conn(live());
     w.idle_for(Duration::from_secs(2));
     let mem_idle = per_conn(live());
+    let mut heap_idle: Vec<(&'static str, f64)> = Vec::new();
+    for (ep, h) in w.client.handles().map(|h| (&w.client, h)).chain(w.server.handles().map(|h| (&w.server, h))) {
+        let parts = ep.connection(h).expect("alive").heap_breakdown();
+        heap_idle.resize(parts.len(), ("", 0.0));
+        for (sum, (name, bytes)) in heap_idle.iter_mut().zip(parts) {
+            *sum = (name, sum.1 + bytes as f64 / (2 * conns) as f64);
+        }
+    }
     for &h in &w.clients {
         let c = w.client.connection(h).expect("alive");
         assert_eq!(c.send_queued(), 0);
         assert_eq!(c.recv_available(), 0);
     }
     assert_eq!(w.answered, conns as u64 * u64::from(rounds));
-    Run { conns, packets, seconds, mem_established, mem_after_exchange, mem_idle }
+    Run { conns, packets, seconds, mem_established, mem_after_exchange, mem_idle, heap_idle }
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -374,4 +386,16 @@ fn main() {
         );
     }
     println!("idle established connection: {:.0} B beyond held data (target <= 2048 B)", many.mem_idle);
+    // The figure above counts every live heap byte (counting allocator),
+    // so it includes whatever the connections allocate; this splits off
+    // what they hold themselves (buffers and the parts boxed on first use).
+    let own: f64 = many.heap_idle.iter().map(|p| p.1).sum();
+    let parts: Vec<String> =
+        many.heap_idle.iter().filter(|p| p.1 > 0.0).map(|(name, bytes)| format!("{name} {bytes:.0} B")).collect();
+    println!(
+        "  of which Connection::heap_memory() {own:.0} B [{}], size_of::<Connection>() {} B (in the endpoint's \
+         slab), the rest the endpoints' tables and spare capacity",
+        parts.join(", "),
+        std::mem::size_of::<Connection>()
+    );
 }

@@ -124,6 +124,12 @@ pub struct Cubic {
 }
 
 impl Cubic {
+    /// Heap bytes held: the undo snapshot once a congestion event or an
+    /// RTO has saved one (for memory accounting).
+    pub(crate) fn allocated(&self) -> usize {
+        self.prior.as_ref().map_or(0, |_| core::mem::size_of::<Saved>())
+    }
+
     /// A controller with an initial window of `initial_segments` × `smss`
     /// (RFC 6928), an arbitrarily high ssthresh (RFC 5681 §3.1), and
     /// HyStart++ in the initial slow start if `hystart`.

@@ -159,6 +159,15 @@ impl Controller {
         }
     }
 
+    /// Heap bytes the controller holds (CUBIC's undo snapshot, boxed on
+    /// the first congestion event; NewReno holds none).
+    pub(crate) fn allocated(&self) -> usize {
+        match self {
+            Controller::NewReno(_) => 0,
+            Controller::Cubic(c) => c.allocated(),
+        }
+    }
+
     fn inner(&self) -> &dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,

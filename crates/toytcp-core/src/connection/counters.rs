@@ -34,6 +34,12 @@ impl Counters {
         self.rare.get_or_insert_with(Box::default)
     }
 
+    /// Heap bytes held: the box of rare counters, once allocated (for
+    /// memory accounting).
+    pub fn allocated(&self) -> usize {
+        self.rare.as_ref().map_or(0, |_| core::mem::size_of::<Stats>())
+    }
+
     /// All counters as a [`Stats`] (gauges left at their defaults).
     pub fn snapshot(&self) -> Stats {
         let mut s = self.rare.as_deref().copied().unwrap_or_default();

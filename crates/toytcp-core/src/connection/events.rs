@@ -39,6 +39,14 @@ impl EventQueue {
         }
     }
 
+    /// Heap bytes held by the spill, while there is one (for memory
+    /// accounting).
+    pub(super) fn allocated(&self) -> usize {
+        self.spill
+            .as_ref()
+            .map_or(0, |s| core::mem::size_of::<VecDeque<Event>>() + s.capacity() * core::mem::size_of::<Event>())
+    }
+
     /// Takes the oldest event.
     pub(super) fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {

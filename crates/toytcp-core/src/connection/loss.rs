@@ -134,6 +134,13 @@ impl RareBoxed {
     pub fn get_mut(&mut self) -> Option<&mut RareLoss> {
         self.0.as_deref_mut()
     }
+
+    /// Heap bytes held by the box itself, once allocated (for memory
+    /// accounting; the scoreboard's storage inside it is counted by
+    /// [`Scoreboard::allocated`]).
+    pub fn allocated(&self) -> usize {
+        self.0.as_ref().map_or(0, |_| core::mem::size_of::<RareLoss>())
+    }
 }
 
 impl core::ops::Deref for RareBoxed {

@@ -373,15 +373,58 @@ impl Connection {
         self.send_buf.len()
     }
 
-    /// Heap bytes held by the send and receive buffers. Storage grows with
-    /// the data held; a buffer that drains keeps its storage (for the next
-    /// burst) until it has stayed empty for a second, then frees all but
-    /// a few hundred bytes.
+    /// Heap bytes held by the send and receive buffers (with the receiver's
+    /// list of out-of-order ranges) and by the sender's transmission log
+    /// and SACK scoreboard. Storage grows with the data held; a buffer
+    /// that drains keeps its storage (for the next burst) until it has
+    /// stayed empty for a second, then frees all but a few hundred bytes.
+    /// [`heap_memory`](Connection::heap_memory) adds the rest of the
+    /// connection's heap.
     pub fn buffer_memory(&self) -> usize {
         self.send_buf.allocated()
             + self.recv_buf.allocated()
             + self.loss.log.allocated()
             + self.loss.rare.sb.allocated()
+    }
+
+    /// Every heap byte this connection holds itself (not counting the
+    /// `Connection` value, wherever it lives, nor the endpoint's tables):
+    /// the buffers and loss-recovery storage of
+    /// [`buffer_memory`](Connection::buffer_memory), plus each part boxed
+    /// on first use (rare counters, rare loss-recovery state, the
+    /// receiver's SACK history, CUBIC's undo snapshot, spilled events) and
+    /// the configuration once the connection holds its own copy of it.
+    /// [`heap_breakdown`](Connection::heap_breakdown) names the parts.
+    pub fn heap_memory(&self) -> usize {
+        self.heap_breakdown().iter().map(|&(_, bytes)| bytes).sum()
+    }
+
+    /// [`heap_memory`](Connection::heap_memory) part by part: a name and
+    /// the heap bytes of each (0 for a part not allocated).
+    pub fn heap_breakdown(&self) -> [(&'static str, usize); 10] {
+        use core::mem::{align_of, size_of};
+        // The configuration is the connection's own when it holds the only
+        // reference: a standalone connection's, or an endpoint
+        // connection's after an option setter copied it. The allocation
+        // is the `Arc`'s two counters followed by the value.
+        let config = if Arc::strong_count(&self.config) == 1 && Arc::weak_count(&self.config) == 0 {
+            let align = align_of::<ConnectionConfig>().max(align_of::<usize>());
+            (2 * size_of::<usize>() + size_of::<ConnectionConfig>()).next_multiple_of(align)
+        } else {
+            0
+        };
+        [
+            ("send buffer", self.send_buf.allocated()),
+            ("receive buffer and out-of-order list", self.recv_buf.allocated()),
+            ("transmission log", self.loss.log.allocated()),
+            ("SACK scoreboard", self.loss.rare.sb.allocated()),
+            ("rare loss-recovery state", self.loss.rare.allocated()),
+            ("rare counters", self.stats.allocated()),
+            ("receiver SACK history", self.sack_recent.as_ref().map_or(0, |_| size_of::<[Option<u64>; 4]>())),
+            ("congestion controller", self.cc.allocated()),
+            ("event spill", self.events.allocated()),
+            ("configuration", config),
+        ]
     }
 
     /// True when the peer's FIN has arrived.

@@ -2,3 +2,4 @@
 
 pub mod recovery;
 pub mod smol;
+pub mod smol_bulk;

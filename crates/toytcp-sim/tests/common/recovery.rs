@@ -4,7 +4,7 @@
 //! [`toytcp_sim::bench`].
 #![allow(dead_code, reason = "each test or bench binary uses a different part")]
 
-use super::smol::{BulkRole, SmolBulk};
+use super::smol_bulk::{BulkSpec, Open, SmolBulkHost, Stream};
 use smoltcp::socket::tcp::CongestionControl;
 use std::net::SocketAddrV4;
 use std::time::Instant as WallClock;
@@ -85,20 +85,14 @@ pub fn single_flow(stack: Stack, path: &PathConfig, seed: u64, bytes: Option<u64
         }
         Stack::Smoltcp => {
             let mut db = Dumbbell::new(seed, path.clone());
-            let key = toytcp_sim::rng::mix64(seed);
-            let sink = Shared::new(SmolBulk::new(
-                RECEIVER_ADDR,
-                mtu,
-                BUFFER,
-                CongestionControl::Cubic,
-                BulkRole::Sink { port: BASE_PORT },
-                key,
-            ));
+            let stream = Stream { key: toytcp_sim::rng::mix64(seed), total };
+            let sink = Shared::new(SmolBulkHost::new(BulkSpec {
+                rx: Some(stream),
+                ..smol_spec(RECEIVER_ADDR, Open::Listen { port: BASE_PORT }, mtu)
+            }));
             db.set_receiver(Box::new(sink.clone()));
-            let remote = SocketAddrV4::new(RECEIVER_ADDR, BASE_PORT);
-            let role = BulkRole::Sender { remote, local_port: SMOL_PORT, total };
-            db.add_sender(Box::new(SmolBulk::new(sender_addr(0), mtu, BUFFER, CongestionControl::Cubic, role, key)));
-            (db, Box::new(move || sink.0.borrow().received))
+            db.add_sender(Box::new(smol_sender(stream, mtu)));
+            (db, Box::new(move || sink.0.borrow().received()))
         }
         Stack::SmoltcpToToyTcp => {
             let flow = FlowSpec { congestion, start: Duration::ZERO, bytes };
@@ -106,12 +100,23 @@ pub fn single_flow(stack: Stack, path: &PathConfig, seed: u64, bytes: Option<u64
             let (receiver, mut probes) = bench::toytcp_receiver(&[flow], seed, BUFFER);
             db.set_receiver(Box::new(receiver));
             let key = bench::client_stream_key(&bench::flow_app(0, &flow, seed));
-            let remote = SocketAddrV4::new(RECEIVER_ADDR, BASE_PORT);
-            let role = BulkRole::Sender { remote, local_port: SMOL_PORT, total };
-            db.add_sender(Box::new(SmolBulk::new(sender_addr(0), mtu, BUFFER, CongestionControl::Cubic, role, key)));
+            db.add_sender(Box::new(smol_sender(Stream { key, total }, mtu)));
             (db, probes.remove(0))
         }
     }
+}
+
+/// A smoltcp host of the dumbbell at `addr` opening as `open`: CUBIC,
+/// [`BUFFER`]-byte socket buffers, an MTU of `mtu`, moving nothing yet.
+fn smol_spec(addr: std::net::Ipv4Addr, open: Open, mtu: usize) -> BulkSpec {
+    BulkSpec { mtu, buffer: BUFFER, cc: CongestionControl::Cubic, ..BulkSpec::new(addr, open) }
+}
+
+/// The smoltcp sender of the dumbbell: sends `stream` to the receiver
+/// (then closes, if the stream ends) and reads nothing.
+fn smol_sender(stream: Stream, mtu: usize) -> SmolBulkHost {
+    let open = Open::Connect { remote: SocketAddrV4::new(RECEIVER_ADDR, BASE_PORT), local_port: SMOL_PORT };
+    SmolBulkHost::new(BulkSpec { tx: Some(stream), ..smol_spec(sender_addr(0), open, mtu) })
 }
 
 /// Runs one flow of `stack` for `span` of virtual time (sending `bytes`,

@@ -2,7 +2,8 @@
 //! `Medium::Ip` device whose "wire" is a pair of in-memory packet queues.
 //!
 //! smoltcp is a dev-dependency only, so this host kind lives in test code
-//! and is shared by the interop tests (`mod common;`) and the benchmarks
+//! and is shared by the interop tests and the recovery benchmark
+//! (`mod common;`) and the throughput benchmark
 //! (`#[path = "../tests/common/smol.rs"] mod smol;`).
 //!
 //! The device advertises the default [`ChecksumCapabilities`]: smoltcp
@@ -18,8 +19,8 @@
 //! feature, so that the interop tests and the throughput benchmark behave as
 //! before. [`SmolHost::set_congestion_control`] picks another.
 //!
-//! [`SmolBulk`] is a [`toytcp_sim::Host`] running one bulk sender or sink
-//! on a [`SmolHost`], for the recovery benchmark's dumbbell.
+//! `smol_bulk.rs` runs a bulk application on a [`SmolHost`] as a host of
+//! the simulator's world.
 #![allow(dead_code, reason = "each test or bench binary uses a different part of the host")]
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -204,6 +205,14 @@ impl SmolHost {
         self.device.rx.push_back(packet);
     }
 
+    /// Hands over a copy of a received IPv4 packet, in a buffer from the
+    /// pool (processed on the next [`SmolHost::poll`]).
+    pub fn deliver_copy(&mut self, packet: &[u8]) {
+        let mut buf = self.device.out.borrow().pool.take(packet.len());
+        buf.copy_from_slice(packet);
+        self.deliver(buf);
+    }
+
     /// Runs the interface: every queued packet in, everything due out.
     pub fn poll(&mut self, now: toytcp_core::Instant) {
         self.iface.poll(smol_time(now), &mut self.device, &mut self.sockets);
@@ -217,207 +226,5 @@ impl SmolHost {
     /// When the interface next wants to be polled (`None`: only on input).
     pub fn poll_at(&mut self, now: toytcp_core::Instant) -> Option<toytcp_core::Instant> {
         self.iface.poll_at(smol_time(now), &self.sockets).map(toy_time)
-    }
-}
-
-/// What a [`SmolBulk`] host does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BulkRole {
-    /// Connects to `remote` from `local_port` and sends `total` bytes of
-    /// the keyed pattern (`u64::MAX`-like totals never end), then closes.
-    Sender {
-        /// The receiver.
-        remote: SocketAddrV4,
-        /// Our port.
-        local_port: u16,
-        /// Bytes to send.
-        total: u64,
-    },
-    /// Listens on `port` and reads everything, checking each byte.
-    Sink {
-        /// The port.
-        port: u16,
-    },
-}
-
-/// One smoltcp bulk sender or sink as a world host: the stream is the
-/// simulator's keyed pattern ([`toytcp_sim::app::fill_pattern`]), so a
-/// smoltcp sender can feed a ToyTCP receiver and the other way round.
-pub struct SmolBulk {
-    smol: SmolHost,
-    role: BulkRole,
-    key: u64,
-    /// Bytes written into the socket.
-    pub sent: u64,
-    /// Bytes read from the socket, in order, all checked.
-    pub received: u64,
-    closed_write: bool,
-    eof: bool,
-    error: Option<String>,
-    now: toytcp_core::Instant,
-    buf: Vec<u8>,
-}
-
-impl SmolBulk {
-    /// A host at `addr` with `buffer`-byte socket buffers, an MTU of
-    /// `mtu`, controller `cc`, running `role` on the stream keyed `key`.
-    pub fn new(
-        addr: Ipv4Addr,
-        mtu: usize,
-        buffer: usize,
-        cc: tcp::CongestionControl,
-        role: BulkRole,
-        key: u64,
-    ) -> Self {
-        let now = toytcp_core::Instant::ZERO;
-        let mut smol = SmolHost::new(now, addr, mtu, buffer, PacketPool::default());
-        smol.set_congestion_control(cc);
-        match role {
-            BulkRole::Sender { remote, local_port, .. } => smol.connect(remote, local_port),
-            BulkRole::Sink { port } => smol.listen(port),
-        }
-        SmolBulk {
-            smol,
-            role,
-            key,
-            sent: 0,
-            received: 0,
-            closed_write: false,
-            eof: false,
-            error: None,
-            now,
-            buf: vec![0; 64 * 1024],
-        }
-    }
-
-    /// The application; true if it moved anything.
-    fn app(&mut self) -> bool {
-        let mut progress = false;
-        let s = self.smol.sockets.get_mut::<tcp::Socket>(self.smol.tcp);
-        match self.role {
-            BulkRole::Sender { total, .. } => {
-                while self.sent < total && s.can_send() {
-                    // Generate no more pattern than the socket takes.
-                    let room = s.send_capacity() - s.send_queue();
-                    let n = (total - self.sent).min(self.buf.len() as u64).min(room as u64) as usize;
-                    if n == 0 {
-                        break;
-                    }
-                    toytcp_sim::app::fill_pattern(self.key, self.sent, &mut self.buf[..n]);
-                    match s.send_slice(&self.buf[..n]) {
-                        Ok(0) => break,
-                        Ok(k) => {
-                            self.sent += k as u64;
-                            progress = true;
-                        }
-                        Err(e) => {
-                            self.error.get_or_insert(format!("send: {e}"));
-                            break;
-                        }
-                    }
-                }
-                if self.sent == total && !self.closed_write && s.may_send() {
-                    s.close();
-                    self.closed_write = true;
-                    progress = true;
-                }
-            }
-            BulkRole::Sink { .. } => {
-                while !self.eof {
-                    match s.recv_slice(&mut self.buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            if let Some(at) = toytcp_sim::app::check_pattern(self.key, self.received, &self.buf[..n]) {
-                                self.error.get_or_insert(format!("byte {at} differs from what the peer sent"));
-                            }
-                            self.received += n as u64;
-                            progress = true;
-                        }
-                        Err(tcp::RecvError::Finished) => {
-                            self.eof = true;
-                            progress = true;
-                        }
-                        Err(tcp::RecvError::InvalidState) => break,
-                    }
-                }
-            }
-        }
-        progress
-    }
-
-    /// Runs interface and application until neither moves.
-    fn drive(&mut self, now: toytcp_core::Instant) {
-        self.now = now;
-        for _ in 0..1000 {
-            let progress = self.app();
-            self.smol.poll(now);
-            if !progress {
-                return;
-            }
-        }
-        self.error.get_or_insert_with(|| "application still busy after 1000 rounds".into());
-    }
-
-    /// The sink read its stream to the end.
-    pub fn eof(&self) -> bool {
-        self.eof
-    }
-}
-
-impl toytcp_sim::Host for SmolBulk {
-    fn addr(&self) -> Ipv4Addr {
-        self.smol.addr()
-    }
-
-    fn handle_packet(&mut self, now: toytcp_core::Instant, packet: &[u8]) {
-        let mut buf = self.smol.device.out.borrow().pool.take(packet.len());
-        buf.copy_from_slice(packet);
-        self.smol.deliver(buf);
-        self.drive(now);
-    }
-
-    fn handle_timeout(&mut self, now: toytcp_core::Instant) {
-        self.drive(now);
-    }
-
-    fn poll_transmit(&mut self, now: toytcp_core::Instant, out: &mut Vec<Vec<u8>>) {
-        self.drive(now);
-        while let Some(p) = self.smol.take_tx() {
-            out.push(p);
-        }
-    }
-
-    fn poll_timeout(&mut self) -> Option<toytcp_core::Instant> {
-        // smoltcp answers "now" while it has something queued; one more
-        // `drive` a microsecond later settles it.
-        let now = self.now;
-        self.smol.poll_at(now).map(|t| t.max(now + toytcp_core::Duration::from_micros(1)))
-    }
-
-    fn app_done(&self) -> bool {
-        match self.role {
-            BulkRole::Sender { .. } => self.closed_write,
-            BulkRole::Sink { .. } => self.eof,
-        }
-    }
-
-    fn check(&self) -> Result<(), String> {
-        match &self.error {
-            Some(e) => Err(format!("smoltcp {:?}: {e}", self.role)),
-            None => Ok(()),
-        }
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "smoltcp {:?} at {}: sent {}, received {}, closed {}, eof {}, socket {}\n",
-            self.role,
-            self.smol.addr(),
-            self.sent,
-            self.received,
-            self.closed_write,
-            self.eof,
-            self.smol.state()
-        )
     }
 }
