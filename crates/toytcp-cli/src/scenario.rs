@@ -76,7 +76,7 @@ pub struct Options {
 /// A failed check is a [`SimError::Check`].
 pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<(), SimError> {
     let server_addr = SocketAddrV4::new(HOST2, SERVER_PORT);
-    let (mut client, mut server) = match scenario {
+    let (client, server) = match scenario {
         Scenario::Handshake => (
             Client { print_connected: true, ..Client::new(server_addr) },
             Server { print_accepted: true, ..Server::new(server_addr) },
@@ -103,13 +103,17 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
     let expected: Vec<u8> = client.chunks.iter().flatten().copied().collect();
 
     let config = WorldConfig { capture: opts.world.capture || opts.pcap.is_some(), ..opts.world.clone() };
-    let mut world = World::new(&config, &[("host1", HOST1), ("host2", HOST2)]);
-    let ran = world.run(&mut [&mut client, &mut server], out);
+    let mut world = World::new(&config, [("host1", HOST1, Box::new(client)), ("host2", HOST2, Box::new(server))]);
+    let ran = world.run(out);
     if let (Some(path), Some(bytes)) = (&opts.pcap, world.pcap()) {
         std::fs::write(path, bytes).map_err(|e| SimError::Pcap(path.clone(), e))?;
     }
     ran?;
 
+    let (host1, host2) = (world.host(0), world.host(1));
+    let (Some(client), Some(server)) = (host1.app::<Client>(), host2.app::<Server>()) else {
+        unreachable!("host1 runs the client, host2 the server")
+    };
     let fail = |what: String| Err(SimError::Check(format!("{what} (at {} s of virtual time)", world.now())));
     let Some(local) = client.local else { return fail("the client never connected".into()) };
     match server.peer {
@@ -135,7 +139,7 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
         }
     }
     // The book's bug report shows two SYNs from two ports: two connections.
-    let counters = world.host(0).counters();
+    let counters = host1.counters();
     if counters.distinct_syns_out != 1 {
         return fail(format!("the client opened {} connections, expected 1", counters.distinct_syns_out));
     }
