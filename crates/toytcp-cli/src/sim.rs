@@ -1,21 +1,16 @@
 //! The `sim` subcommand's front end over the simulator crate: two ToyTCP
-//! endpoints ("hosts") driven by callback [`App`]s, joined by a clean
-//! fixed-latency link of a [`toytcp_sim::World`], run in virtual time.
+//! hosts running callback applications ([`ScriptedHost`]s) on a
+//! [`toytcp_sim::World`], joined by a clean fixed-latency link, in virtual
+//! time.
 //!
-//! The simulator's world owns the clock, the link and the capture: the
-//! clock never waits, it jumps straight to the next packet arrival or the
-//! earliest `poll_timeout` deadline, so a run that spans a 60-second
-//! TIME-WAIT finishes at once and is the same on every run for a given
-//! seed. This module adds what the command line needs on top: a
-//! [`toytcp_sim::Host`] ([`SimHost`]) whose application is arbitrary code
-//! reacting to events (the simulator's own hosts run checked traffic
-//! models instead), the trace, and the application's output.
-//!
-//! Every host is driven with the core's documented loop: after each input
-//! (`handle`, `handle_timeout`) and each application call, `poll_transmit`
-//! until `None`, then `poll_timeout`, then `poll_event`. Applications react
-//! to the endpoint's events through an [`Io`] handle, whose calls run that
-//! loop for them.
+//! The simulator does the work: its world owns the clock (it never waits,
+//! it jumps straight to the next packet arrival or the earliest
+//! `poll_timeout` deadline, so a run that spans a 60-second TIME-WAIT
+//! finishes at once and is the same on every run for a given seed), the
+//! link and the capture; its scripted hosts drive the endpoints with the
+//! core's documented loop after every input and every application call.
+//! This module adds the trace, the application's output and the
+//! command line's errors.
 //!
 //! Tracing (target `toytcp_cli::sim`, level INFO): one line per segment
 //! sent (`Out`) and received (`In`) in [`trace`] form, one per state
@@ -27,20 +22,17 @@
 //! sent, for [`World::pcap`].
 
 use crate::trace::{self, Direction};
-use core::net::{Ipv4Addr, SocketAddrV4};
-use std::any::Any;
+use core::net::Ipv4Addr;
 use std::cell::Ref;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
-use toytcp_core::wire;
-use toytcp_core::{
-    Connection, ConnectionConfig, ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, FourTuple,
-    Instant, State,
-};
+use toytcp_core::{Connection, ConnectionConfig, Duration, EndpointConfig, EndpointEvent, FourTuple, Instant, State};
 use toytcp_sim::bench::Shared;
+use toytcp_sim::scripted::{self, Observer, ScriptedHost};
 use toytcp_sim::{LinkConfig, LinkId, Stop};
 
-/// Largest IPv4 packet: the size of the transmit buffer and the link's MTU.
+pub use toytcp_sim::scripted::{AppError, HostCounters, Io, ScriptedApp as App};
+
+/// Largest IPv4 packet: the link's MTU.
 const MAX_PACKET: usize = 65535;
 
 /// Inputs (packet deliveries and timeouts) after which a run is declared runaway.
@@ -49,15 +41,9 @@ const MAX_STEPS: u64 = 10_000_000;
 /// Why a run failed. `Display` gives one plain line.
 #[derive(Debug)]
 pub enum SimError {
-    /// An application call failed locally (a bug in the application or the core).
-    Call {
-        /// Which host.
-        host: &'static str,
-        /// What the application tried.
-        what: &'static str,
-        /// The core's error.
-        error: toytcp_core::Error,
-    },
+    /// An application failed, e.g. a call failed locally (a bug in the
+    /// application or the core).
+    App(AppError),
     /// Writing the application's output failed (e.g. a closed pipe).
     Output(std::io::Error),
     /// Writing the pcap file failed.
@@ -74,7 +60,7 @@ pub enum SimError {
 impl core::fmt::Display for SimError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SimError::Call { host, what, error } => write!(f, "{host}: {what} failed: {error}"),
+            SimError::App(e) => e.fmt(f),
             SimError::Output(e) => write!(f, "cannot write output: {e}"),
             SimError::Pcap(path, e) => write!(f, "cannot write {}: {e}", path.display()),
             SimError::TimeLimit(t) => write!(f, "still busy at the time limit (at {t} s of virtual time)"),
@@ -92,371 +78,54 @@ impl From<std::io::Error> for SimError {
     }
 }
 
-/// Counters a host keeps about what it put on the link.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HostCounters {
-    /// Packets sent.
-    pub packets_out: u64,
-    /// Packets received.
-    pub packets_in: u64,
-    /// Segments with SYN and without ACK (active opens and their retransmissions).
-    pub syns_out: u64,
-    /// Distinct SYNs without ACK, by 4-tuple and sequence number: connections
-    /// attempted, retransmissions not counted.
-    pub distinct_syns_out: u64,
-    /// Segments with RST.
-    pub rsts_out: u64,
-}
-
-/// What a host remembers of a connection between two looks: its
-/// addresses and the state it was last seen in.
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    tuple: FourTuple,
-    state: State,
-}
-
-/// A host without its application: the endpoint, the packets and output
-/// waiting for the world, and the trace's bookkeeping.
-#[derive(Debug)]
-struct Core {
-    name: &'static str,
-    addr: Ipv4Addr,
-    ep: Endpoint,
-    /// Events drained from the endpoint, not yet given to the application.
-    pending: VecDeque<EndpointEvent>,
-    /// Connections as of the last drain, to report state transitions.
-    seen: BTreeMap<ConnectionHandle, Seen>,
-    /// Every SYN (without ACK) sent: addresses and ISN.
-    syns: BTreeSet<(SocketAddrV4, SocketAddrV4, u32)>,
-    counters: HostCounters,
-    /// Packets drained from the endpoint, for the world's next `poll_transmit`.
-    outbox: Vec<Vec<u8>>,
-    /// What the application wrote, not yet handed to the caller's output.
-    output: Vec<u8>,
-    /// The caller-owned buffer `poll_transmit` writes into.
-    scratch: Vec<u8>,
-}
-
-impl Core {
-    /// The documented output loop: transmit until `None`, then the
-    /// deadline (the world asks for it), then events. State changes are
-    /// reported before (those the input or call made) and after (those the
-    /// output made).
-    fn drain(&mut self, now: Instant) {
-        self.note_transitions(now);
-        while let Some(t) = self.ep.poll_transmit(now, &mut self.scratch) {
-            let packet = self.scratch[..t.len].to_vec();
-            self.counters.packets_out += 1;
-            if let Ok(seg) = wire::parse(&packet) {
-                let flags = seg.header.flags;
-                if flags.syn() && !flags.ack() {
-                    self.counters.syns_out += 1;
-                    let src = SocketAddrV4::new(seg.src_addr, seg.header.src_port);
-                    let dst = SocketAddrV4::new(seg.dst_addr, seg.header.dst_port);
-                    if self.syns.insert((src, dst, seg.header.seq.0)) {
-                        self.counters.distinct_syns_out += 1;
-                    }
-                }
-                if flags.rst() {
-                    self.counters.rsts_out += 1;
-                }
-            }
-            tracing::info!("{}", trace::packet_line(now, self.name, Direction::Out, &packet));
-            self.outbox.push(packet);
-        }
-        while let Some(event) = self.ep.poll_event() {
-            tracing::info!("{now} {} {}", self.name, self.describe_event(event));
-            self.pending.push_back(event);
-        }
-        self.note_transitions(now);
-    }
-
-    /// `LOCAL - REMOTE: event Connected`, or `LISTENER: event Incoming`.
-    fn describe_event(&self, event: EndpointEvent) -> String {
-        match event {
-            EndpointEvent::Incoming { listener } => format!("{listener}: event Incoming"),
-            EndpointEvent::Connection { handle, event } => {
-                let who =
-                    self.ep.connection(handle).map(Connection::four_tuple).or(self.seen.get(&handle).map(|s| s.tuple));
-                match who {
-                    Some(t) => format!("{} - {}: event {event:?}", t.local, t.remote),
-                    None => format!("{handle:?}: event {event:?}"),
-                }
-            }
-        }
-    }
-
-    /// Compares every connection's state with the last look and traces
-    /// the differences. A new connection starts from LISTEN if a listener
-    /// made it and from CLOSED otherwise; one the endpoint has removed
-    /// ended in CLOSED.
-    fn note_transitions(&mut self, now: Instant) {
-        let handles: Vec<ConnectionHandle> = self.ep.handles().collect();
-        for &h in &handles {
-            let Some(conn) = self.ep.connection(h) else { continue };
-            let (tuple, state) = (conn.four_tuple(), conn.state());
-            let before = match self.seen.get(&h) {
-                Some(seen) => seen.state,
-                None if self.listened(tuple.local) => State::Listen,
-                None => State::Closed,
-            };
-            if before != state {
-                tracing::info!("{now} {} {} - {}: {before} -> {state}", self.name, tuple.local, tuple.remote);
-                if trace::shows_stats(state) {
-                    let line = trace::stats_line(conn.congestion_control(), &conn.stats());
-                    tracing::info!("{now} {} {} - {}: {line}", self.name, tuple.local, tuple.remote);
-                }
-            }
-            self.seen.insert(h, Seen { tuple, state });
-        }
-        let gone: Vec<ConnectionHandle> = self.seen.keys().filter(|h| !handles.contains(h)).copied().collect();
-        for h in gone {
-            if let Some(Seen { tuple: t, state }) = self.seen.remove(&h)
-                && state != State::Closed
-            {
-                tracing::info!("{now} {} {} - {}: {state} -> {}", self.name, t.local, t.remote, State::Closed);
-            }
-        }
-    }
-
-    /// True if a listener (exact or wildcard) holds `local`.
-    fn listened(&self, local: SocketAddrV4) -> bool {
-        self.ep.listener_state(local).is_some()
-            || self.ep.listener_state(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port())).is_some()
+impl From<AppError> for SimError {
+    fn from(e: AppError) -> Self {
+        SimError::App(e)
     }
 }
 
-/// The application running on one host. It is started once and then sees
-/// every event of its host's endpoint, in order. `Any` lets the caller
-/// read its final state back ([`SimHost::app`]).
-pub trait App: Any {
-    /// Called once at time zero, before any packet moves.
-    fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError>;
+/// The trace: what a scripted host sees, as `tracing` lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Trace;
 
-    /// Called for each event the host's endpoint reports.
-    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError>;
-}
-
-/// An application's view of its host during one callback. Every call is
-/// followed by the output loop, so packets, deadlines and events it causes
-/// are picked up at once.
-pub struct Io<'a> {
-    core: &'a mut Core,
-    now: Instant,
-}
-
-impl Io<'_> {
-    /// The current virtual time.
-    pub fn now(&self) -> Instant {
-        self.now
+impl Observer for Trace {
+    fn packet(&mut self, now: Instant, host: &str, dir: scripted::Direction, packet: &[u8]) {
+        let dir = match dir {
+            scripted::Direction::In => Direction::In,
+            scripted::Direction::Out => Direction::Out,
+        };
+        tracing::info!("{}", trace::packet_line(now, host, dir, packet));
     }
 
-    /// The host's IPv4 address.
-    pub fn addr(&self) -> Ipv4Addr {
-        self.core.addr
-    }
-
-    /// The host's name (`host1`).
-    pub fn host_name(&self) -> &'static str {
-        self.core.name
-    }
-
-    /// A connection, if the handle is live.
-    pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.core.ep.connection(h)
-    }
-
-    /// Writes user-visible output (the program's stdout). [`World::run`]
-    /// hands it to its output and flushes it after the step that wrote
-    /// it, so that it interleaves with the trace on a terminal.
-    pub fn write_out(&mut self, bytes: &[u8]) -> Result<(), SimError> {
-        self.core.output.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    /// [`Endpoint::listen`].
-    pub fn listen(&mut self, local: SocketAddrV4, backlog: usize) -> Result<(), SimError> {
-        let r = self.core.ep.listen(local, backlog);
-        self.after(r, "listen")
-    }
-
-    /// [`Endpoint::connect`] from the host's address.
-    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<ConnectionHandle, SimError> {
-        let r = self.core.ep.connect(self.now, self.core.addr, remote);
-        self.after(r, "connect")
-    }
-
-    /// [`Endpoint::accept`].
-    pub fn accept(&mut self, listener: SocketAddrV4) -> Option<ConnectionHandle> {
-        let h = self.core.ep.accept(listener);
-        self.core.drain(self.now);
-        h
-    }
-
-    /// [`Endpoint::send`]; `WouldBlock` and other errors are returned as the core's error.
-    pub fn send(&mut self, h: ConnectionHandle, data: &[u8]) -> Result<usize, toytcp_core::Error> {
-        let r = self.core.ep.send(h, data);
-        self.core.drain(self.now);
-        r
-    }
-
-    /// [`Endpoint::recv`]; `WouldBlock` and other errors are returned as the core's error.
-    pub fn recv(&mut self, h: ConnectionHandle, buf: &mut [u8]) -> Result<usize, toytcp_core::Error> {
-        let r = self.core.ep.recv(h, buf);
-        self.core.drain(self.now);
-        r
-    }
-
-    /// [`Endpoint::shutdown`].
-    pub fn shutdown(&mut self, h: ConnectionHandle) -> Result<(), SimError> {
-        let r = self.core.ep.shutdown(h);
-        self.after(r, "shutdown")
-    }
-
-    /// [`Endpoint::close`].
-    pub fn close(&mut self, h: ConnectionHandle) -> Result<(), SimError> {
-        let r = self.core.ep.close(h);
-        self.after(r, "close")
-    }
-
-    /// [`Endpoint::set_nodelay`].
-    pub fn set_nodelay(&mut self, h: ConnectionHandle, nodelay: bool) -> Result<(), SimError> {
-        let r = self.core.ep.set_nodelay(h, nodelay);
-        self.after(r, "set_nodelay")
-    }
-
-    /// Runs the output loop and names a failed call.
-    fn after<T>(&mut self, r: Result<T, toytcp_core::Error>, what: &'static str) -> Result<T, SimError> {
-        self.core.drain(self.now);
-        r.map_err(|error| SimError::Call { host: self.core.name, what, error })
-    }
-}
-
-/// One host: an endpoint, its [`App`] and the driver's bookkeeping; the
-/// [`toytcp_sim::Host`] the world runs.
-pub struct SimHost {
-    core: Core,
-    app: Box<dyn App>,
-    /// The first error of the application; the world stops at the
-    /// [`check`](toytcp_sim::Host::check) after the step that caused it.
-    error: Option<SimError>,
-}
-
-impl SimHost {
-    /// A host named `name` (in traces) at `addr`, not started.
-    pub fn new(name: &'static str, addr: Ipv4Addr, config: EndpointConfig, app: Box<dyn App>) -> Self {
-        SimHost {
-            core: Core {
-                name,
-                addr,
-                ep: Endpoint::new(config),
-                pending: VecDeque::new(),
-                seen: BTreeMap::new(),
-                syns: BTreeSet::new(),
-                counters: HostCounters::default(),
-                outbox: Vec::new(),
-                output: Vec::new(),
-                scratch: vec![0; MAX_PACKET],
-            },
-            app,
-            error: None,
-        }
-    }
-
-    /// The host's name in traces and messages (`host1`).
-    pub fn name(&self) -> &'static str {
-        self.core.name
-    }
-
-    /// The host's endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.core.ep
-    }
-
-    /// What the host put on and took off the link.
-    pub fn counters(&self) -> HostCounters {
-        self.core.counters
-    }
-
-    /// The application, if it is a `T`.
-    pub fn app<T: App>(&self) -> Option<&T> {
-        let app: &dyn Any = self.app.as_ref();
-        app.downcast_ref()
-    }
-
-    /// Starts the application at `now`, then gives it the events its
-    /// calls caused.
-    fn start(&mut self, now: Instant) -> Result<(), SimError> {
-        self.app.start(&mut Io { core: &mut self.core, now })?;
-        self.dispatch(now)
-    }
-
-    /// Gives the pending events to the application, including those its
-    /// own calls cause.
-    fn dispatch(&mut self, now: Instant) -> Result<(), SimError> {
-        while let Some(event) = self.core.pending.pop_front() {
-            self.app.on_event(&mut Io { core: &mut self.core, now }, event)?;
-        }
-        Ok(())
-    }
-
-    /// The output loop and the application's turn after an input; keeps
-    /// the first error for [`check`](toytcp_sim::Host::check).
-    fn after_input(&mut self, now: Instant) {
-        self.core.drain(now);
-        if self.error.is_none()
-            && let Err(e) = self.dispatch(now)
+    fn transition(
+        &mut self,
+        now: Instant,
+        host: &str,
+        tuple: FourTuple,
+        from: State,
+        to: State,
+        conn: Option<&Connection>,
+    ) {
+        let FourTuple { local, remote } = tuple;
+        tracing::info!("{now} {host} {local} - {remote}: {from} -> {to}");
+        if let Some(conn) = conn
+            && trace::shows_stats(to)
         {
-            self.error = Some(e);
+            let line = trace::stats_line(conn.congestion_control(), &conn.stats());
+            tracing::info!("{now} {host} {local} - {remote}: {line}");
         }
     }
-}
 
-impl toytcp_sim::Host for SimHost {
-    fn addr(&self) -> Ipv4Addr {
-        self.core.addr
-    }
-
-    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        tracing::info!("{}", trace::packet_line(now, self.core.name, Direction::In, packet));
-        self.core.counters.packets_in += 1;
-        self.core.ep.handle(now, packet);
-        self.after_input(now);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.core.ep.handle_timeout(now);
-        self.after_input(now);
-    }
-
-    fn poll_transmit(&mut self, _now: Instant, out: &mut Vec<Vec<u8>>) {
-        out.append(&mut self.core.outbox);
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.core.ep.poll_timeout()
-    }
-
-    /// No connection is left (the application's own progress is the
-    /// scenario's to judge).
-    fn app_done(&self) -> bool {
-        self.core.ep.connection_count() == 0
-    }
-
-    fn check(&self) -> Result<(), String> {
-        self.error.as_ref().map_or(Ok(()), |e| Err(e.to_string()))
-    }
-
-    fn describe(&self) -> String {
-        let mut s = format!("{} ({})", self.core.name, self.core.addr);
-        for h in self.core.ep.handles() {
-            if let Some(c) = self.core.ep.connection(h) {
-                let t = c.four_tuple();
-                s.push_str(&format!("\n  {} - {}: {}", t.local, t.remote, c.state()));
+    fn event(&mut self, now: Instant, host: &str, event: EndpointEvent, tuple: Option<FourTuple>) {
+        match (event, tuple) {
+            (EndpointEvent::Incoming { listener }, _) => tracing::info!("{now} {host} {listener}: event Incoming"),
+            (EndpointEvent::Connection { event, .. }, Some(t)) => {
+                tracing::info!("{now} {host} {} - {}: event {event:?}", t.local, t.remote);
+            }
+            (EndpointEvent::Connection { handle, event }, None) => {
+                tracing::info!("{now} {host} {handle:?}: event {event:?}");
             }
         }
-        s
     }
 }
 
@@ -487,13 +156,13 @@ impl Default for WorldConfig {
     }
 }
 
-/// Two [`SimHost`]s on a [`toytcp_sim::World`], joined by a link with a
+/// Two [`ScriptedHost`]s on a [`toytcp_sim::World`], joined by a link with a
 /// fixed latency in both directions, no faults and an MTU that carries
 /// any IPv4 packet.
 pub struct World {
     world: toytcp_sim::World,
     /// The hosts, shared with `world`, which drives them.
-    hosts: [Shared<SimHost>; 2],
+    hosts: [Shared<ScriptedHost>; 2],
     link: LinkId,
     time_limit: Instant,
     capture: bool,
@@ -511,7 +180,7 @@ impl World {
                 ..EndpointConfig::default()
             };
             i += 1;
-            Shared::new(SimHost::new(name, addr, endpoint, app))
+            Shared::new(ScriptedHost::new(name, addr, endpoint, app, Box::new(Trace)))
         });
         let mut world = toytcp_sim::World::new(config.seed);
         world.set_faults(false);
@@ -529,7 +198,7 @@ impl World {
     }
 
     /// Host `i` (0 or 1).
-    pub fn host(&self, i: usize) -> Ref<'_, SimHost> {
+    pub fn host(&self, i: usize) -> Ref<'_, ScriptedHost> {
         self.hosts[i].0.borrow()
     }
 
@@ -557,16 +226,15 @@ impl World {
         }
         loop {
             let hosts = &self.hosts;
-            let stop =
-                self.world.run_until(self.time_limit, |_| hosts.iter().any(|h| !h.0.borrow().core.output.is_empty()));
+            let stop = self.world.run_until(self.time_limit, |_| hosts.iter().any(|h| h.0.borrow().has_output()));
             self.flush(out)?;
             match stop {
                 Ok(Stop::Predicate) => {}
                 Ok(Stop::Idle) => return Ok(()),
                 Ok(Stop::Deadline) => return Err(SimError::TimeLimit(self.world.now())),
                 Err(e) => {
-                    let app_error = e.host.and_then(|h| self.hosts.get(h.0)?.0.borrow_mut().error.take());
-                    return Err(app_error.unwrap_or(SimError::World(e)));
+                    let app_error = e.host.and_then(|h| self.hosts.get(h.0)?.0.borrow_mut().take_error());
+                    return Err(app_error.map_or(SimError::World(e), SimError::App));
                 }
             }
         }
@@ -575,7 +243,7 @@ impl World {
     /// Hands the hosts' output to `out`.
     fn flush(&self, out: &mut dyn Write) -> Result<(), SimError> {
         for host in &self.hosts {
-            let output = std::mem::take(&mut host.0.borrow_mut().core.output);
+            let output = host.0.borrow_mut().take_output();
             if !output.is_empty() {
                 out.write_all(&output)?;
                 out.flush()?;
@@ -588,7 +256,8 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use toytcp_core::Event;
+    use core::net::SocketAddrV4;
+    use toytcp_core::{Event, wire};
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
@@ -599,13 +268,13 @@ mod tests {
     struct Failing;
 
     impl App for Failing {
-        fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError> {
+        fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
             io.connect(SocketAddrV4::new(B, PORT)).map(drop)
         }
 
-        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError> {
+        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
             if let EndpointEvent::Connection { event: Event::Connected, .. } = event {
-                io.write_out(b"connected\n")?;
+                io.write_out(b"connected\n");
                 io.listen(SocketAddrV4::new(A, 0), 1)?;
             }
             Ok(())
@@ -618,11 +287,11 @@ mod tests {
     }
 
     impl App for Listener {
-        fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError> {
+        fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
             io.listen(SocketAddrV4::new(io.addr(), PORT), 4)
         }
 
-        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError> {
+        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
             if let EndpointEvent::Incoming { listener } = event {
                 while io.accept(listener).is_some() {
                     self.accepted += 1;
@@ -644,7 +313,7 @@ mod tests {
         let mut w = world(false);
         let mut out = Vec::new();
         let err = w.run(&mut out).expect_err("the listen call fails");
-        assert!(matches!(err, SimError::Call { host: "a", what: "listen", .. }), "{err}");
+        assert!(matches!(&err, SimError::App(AppError::Call { host, what: "listen", .. }) if host == "a"), "{err}");
         assert_eq!(out, b"connected\n");
         assert_eq!(w.now(), Instant::ZERO + Duration::from_millis(10), "one round trip: the SYN-ACK's arrival");
         assert_eq!(w.host(1).app::<Listener>().map(|l| l.accepted), Some(0), "the final ACK is still on its way");
