@@ -1,8 +1,8 @@
 //! The library behind `toytcp-cli`: drivers and tools that run ToyTCP's
 //! sans-IO core.
 //!
-//! - [`sim`]: two (or more) in-memory hosts joined by a fixed-latency
-//!   link, run in virtual time.
+//! - [`sim`]: two in-memory hosts with callback applications on the
+//!   simulator crate's world (a fixed-latency link, virtual time).
 //! - [`scenario`]: the runs of the book "Rustで始めるTCP自作入門" as
 //!   scenarios on that world, with checks of how they must end.
 //! - [`trace`]: tcpdump-like one-line packet summaries, shared by every driver.

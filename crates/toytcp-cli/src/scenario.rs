@@ -7,7 +7,7 @@
 //! arrived intact, that both sides closed gracefully and that the client
 //! sent exactly one SYN (the book's bug report shows two).
 
-use crate::sim::{App, Io, SimError, World, WorldConfig};
+use crate::sim::{App, AppError, Io, SimError, World, WorldConfig};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::VecDeque;
 use std::io::Write;
@@ -76,7 +76,7 @@ pub struct Options {
 /// A failed check is a [`SimError::Check`].
 pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<(), SimError> {
     let server_addr = SocketAddrV4::new(HOST2, SERVER_PORT);
-    let (mut client, mut server) = match scenario {
+    let (client, server) = match scenario {
         Scenario::Handshake => (
             Client { print_connected: true, ..Client::new(server_addr) },
             Server { print_accepted: true, ..Server::new(server_addr) },
@@ -103,13 +103,17 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
     let expected: Vec<u8> = client.chunks.iter().flatten().copied().collect();
 
     let config = WorldConfig { capture: opts.world.capture || opts.pcap.is_some(), ..opts.world.clone() };
-    let mut world = World::new(&config, &[("host1", HOST1), ("host2", HOST2)]);
-    let ran = world.run(&mut [&mut client, &mut server], out);
+    let mut world = World::new(&config, [("host1", HOST1, Box::new(client)), ("host2", HOST2, Box::new(server))]);
+    let ran = world.run(out);
     if let (Some(path), Some(bytes)) = (&opts.pcap, world.pcap()) {
         std::fs::write(path, bytes).map_err(|e| SimError::Pcap(path.clone(), e))?;
     }
     ran?;
 
+    let (host1, host2) = (world.host(0), world.host(1));
+    let (Some(client), Some(server)) = (host1.app::<Client>(), host2.app::<Server>()) else {
+        unreachable!("host1 runs the client, host2 the server")
+    };
     let fail = |what: String| Err(SimError::Check(format!("{what} (at {} s of virtual time)", world.now())));
     let Some(local) = client.local else { return fail("the client never connected".into()) };
     match server.peer {
@@ -135,7 +139,7 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
         }
     }
     // The book's bug report shows two SYNs from two ports: two connections.
-    let counters = world.host(0).counters();
+    let counters = host1.counters();
     if counters.distinct_syns_out != 1 {
         return fail(format!("the client opened {} connections, expected 1", counters.distinct_syns_out));
     }
@@ -191,7 +195,7 @@ impl Client {
     }
 
     /// Sends as much as the send buffer (and lockstep) allows; shuts down after the last chunk.
-    fn pump(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), SimError> {
+    fn pump(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), AppError> {
         while let Some(chunk) = self.chunks.front() {
             if self.lockstep && self.sent_of_front == 0 && self.received.len() < self.sent {
                 return Ok(());
@@ -206,7 +210,7 @@ impl Client {
                     }
                 }
                 Err(Error::WouldBlock) => return Ok(()),
-                Err(error) => return Err(SimError::Call { host: io.host_name(), what: "send", error }),
+                Err(error) => return Err(io.call_error("send", error)),
             }
         }
         if !self.shut {
@@ -218,14 +222,14 @@ impl Client {
 }
 
 impl App for Client {
-    fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError> {
+    fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
         let h = io.connect(self.remote)?;
         io.set_nodelay(h, true)?;
         self.conn = Some(h);
         Ok(())
     }
 
-    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError> {
+    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
         let EndpointEvent::Connection { handle: h, event } = event else { return Ok(()) };
         if Some(h) != self.conn {
             return Ok(());
@@ -235,7 +239,7 @@ impl App for Client {
                 let tuple = io.connection(h).map(|c| c.four_tuple());
                 self.local = tuple.map(|t| t.local);
                 if let (true, Some(t)) = (self.print_connected, tuple) {
-                    io.write_out(format!("connected {} -> {}\n", t.local, t.remote).as_bytes())?;
+                    io.write_out(format!("connected {} -> {}\n", t.local, t.remote).as_bytes());
                 }
                 self.pump(io, h)?;
             }
@@ -244,7 +248,7 @@ impl App for Client {
                 let before = self.received.len();
                 let eof = read_available(io, h, &mut self.received)?;
                 if self.print_received {
-                    io.write_out(&self.received[before..])?;
+                    io.write_out(&self.received[before..]);
                 }
                 if self.received.len() > before {
                     self.pump(io, h)?;
@@ -298,12 +302,12 @@ impl Server {
     }
 
     /// Reads what is there, prints or echoes it, and closes at the end.
-    fn read(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), SimError> {
+    fn read(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), AppError> {
         let before = self.received.len();
         self.eof |= read_available(io, h, &mut self.received)?;
         let new = &self.received[before..];
         if self.print_received {
-            io.write_out(new)?;
+            io.write_out(new);
         }
         if self.echo {
             self.to_echo.extend(new);
@@ -312,13 +316,13 @@ impl Server {
     }
 
     /// Echoes what it can; closes after end of stream once nothing is left to echo.
-    fn pump(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), SimError> {
+    fn pump(&mut self, io: &mut Io<'_>, h: ConnectionHandle) -> Result<(), AppError> {
         while !self.to_echo.is_empty() {
             let (front, _) = self.to_echo.as_slices();
             match io.send(h, front) {
                 Ok(n) => drop(self.to_echo.drain(..n)),
                 Err(Error::WouldBlock) => return Ok(()),
-                Err(error) => return Err(SimError::Call { host: io.host_name(), what: "send", error }),
+                Err(error) => return Err(io.call_error("send", error)),
             }
         }
         if self.eof && !self.closing {
@@ -330,11 +334,11 @@ impl Server {
 }
 
 impl App for Server {
-    fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError> {
+    fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
         io.listen(self.local, 16)
     }
 
-    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError> {
+    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
         match event {
             EndpointEvent::Incoming { listener } => {
                 while let Some(h) = io.accept(listener) {
@@ -347,7 +351,7 @@ impl App for Server {
                     let peer = io.connection(h).map(|c| c.four_tuple().remote);
                     self.peer = peer;
                     if let (true, Some(peer)) = (self.print_accepted, peer) {
-                        io.write_out(format!("accepted {peer}\n").as_bytes())?;
+                        io.write_out(format!("accepted {peer}\n").as_bytes());
                     }
                     io.set_nodelay(h, true)?;
                     // Data may have come with the handshake's last ACK.
@@ -369,7 +373,7 @@ impl App for Server {
 /// Reads everything available into `into`; true at end of stream. A
 /// connection that ended abnormally reads as end of stream too (its
 /// `Closed` event carries the reason).
-fn read_available(io: &mut Io<'_>, h: ConnectionHandle, into: &mut Vec<u8>) -> Result<bool, SimError> {
+fn read_available(io: &mut Io<'_>, h: ConnectionHandle, into: &mut Vec<u8>) -> Result<bool, AppError> {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match io.recv(h, &mut buf) {
@@ -377,7 +381,7 @@ fn read_available(io: &mut Io<'_>, h: ConnectionHandle, into: &mut Vec<u8>) -> R
             Ok(n) => into.extend_from_slice(&buf[..n]),
             Err(Error::WouldBlock) => return Ok(false),
             Err(Error::Closed(_)) => return Ok(true),
-            Err(error) => return Err(SimError::Call { host: io.host_name(), what: "recv", error }),
+            Err(error) => return Err(io.call_error("recv", error)),
         }
     }
 }

@@ -1,62 +1,58 @@
-//! An in-memory world: ToyTCP endpoints ("hosts") joined by a link with a
-//! fixed one-way latency, run in virtual time.
+//! The `sim` subcommand's front end over the simulator crate: two ToyTCP
+//! hosts running callback applications ([`ScriptedHost`]s) on a
+//! [`toytcp_sim::World`], joined by a clean fixed-latency link, in virtual
+//! time.
 //!
-//! The clock never waits: it jumps straight to the next packet arrival or
-//! the earliest `poll_timeout` deadline, so a run that spans a 60-second
-//! TIME-WAIT finishes at once and is the same on every run for a given
-//! seed.
-//!
-//! Every host is driven with the core's documented loop: after each input
-//! (`handle`, `handle_timeout`) and each application call, `poll_transmit`
-//! until `None`, then `poll_timeout`, then `poll_event`. Applications are
-//! [`App`]s that react to the endpoint's events through an [`Io`] handle,
-//! whose calls run that loop for them.
+//! The simulator does the work: its world owns the clock (it never waits,
+//! it jumps straight to the next packet arrival or the earliest
+//! `poll_timeout` deadline, so a run that spans a 60-second TIME-WAIT
+//! finishes at once and is the same on every run for a given seed), the
+//! link and the capture; its scripted hosts drive the endpoints with the
+//! core's documented loop after every input and every application call.
+//! This module adds the trace, the application's output and the
+//! command line's errors.
 //!
 //! Tracing (target `toytcp_cli::sim`, level INFO): one line per segment
-//! sent (`Out`) and received (`In`) in [`trace`] form, one
-//! per state transition (`SYN-SENT -> ESTABLISHED`), one per event, and the
+//! sent (`Out`) and received (`In`) in [`trace`] form, one per state
+//! transition (`SYN-SENT -> ESTABLISHED`), one per event, and the
 //! connection's counters ([`trace::stats_line`]) after the transitions
 //! [`trace::shows_stats`] names.
 //!
-//! With [`WorldConfig::capture`] the link records every packet as it is
+//! With [`WorldConfig::capture`] the world records every packet as it is
 //! sent, for [`World::pcap`].
 
 use crate::trace::{self, Direction};
-use core::net::{Ipv4Addr, SocketAddrV4};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use core::net::Ipv4Addr;
+use std::cell::Ref;
 use std::io::Write;
-use toytcp_core::wire;
-use toytcp_core::{
-    Connection, ConnectionConfig, ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, FourTuple,
-    Instant, State,
-};
+use toytcp_core::{Connection, ConnectionConfig, Duration, EndpointConfig, EndpointEvent, FourTuple, Instant, State};
+use toytcp_sim::bench::Shared;
+use toytcp_sim::scripted::{self, Observer, ScriptedHost};
+use toytcp_sim::{LinkConfig, LinkId, Stop};
 
-/// Largest IPv4 packet; the size of the transmit buffer.
+pub use toytcp_sim::scripted::{AppError, HostCounters, Io, ScriptedApp as App};
+
+/// Largest IPv4 packet: the link's MTU.
 const MAX_PACKET: usize = 65535;
 
-/// Inputs (packet deliveries and timeouts) after which a run is declared stuck.
+/// Inputs (packet deliveries and timeouts) after which a run is declared runaway.
 const MAX_STEPS: u64 = 10_000_000;
 
 /// Why a run failed. `Display` gives one plain line.
 #[derive(Debug)]
 pub enum SimError {
-    /// An application call failed locally (a bug in the application or the core).
-    Call {
-        /// Which host.
-        host: &'static str,
-        /// What the application tried.
-        what: &'static str,
-        /// The core's error.
-        error: toytcp_core::Error,
-    },
+    /// An application failed, e.g. a call failed locally (a bug in the
+    /// application or the core).
+    App(AppError),
     /// Writing the application's output failed (e.g. a closed pipe).
     Output(std::io::Error),
     /// Writing the pcap file failed.
     Pcap(std::path::PathBuf, std::io::Error),
-    /// Virtual time passed the limit with work still pending.
+    /// Virtual time reached the limit with work still pending.
     TimeLimit(Instant),
-    /// Too many inputs without the world going quiet.
-    Stuck(u64),
+    /// The simulator stopped the run (e.g. too many inputs without the
+    /// world going quiet).
+    World(toytcp_sim::SimError),
     /// A scenario's check failed.
     Check(String),
 }
@@ -64,11 +60,11 @@ pub enum SimError {
 impl core::fmt::Display for SimError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SimError::Call { host, what, error } => write!(f, "{host}: {what} failed: {error}"),
+            SimError::App(e) => e.fmt(f),
             SimError::Output(e) => write!(f, "cannot write output: {e}"),
             SimError::Pcap(path, e) => write!(f, "cannot write {}: {e}", path.display()),
             SimError::TimeLimit(t) => write!(f, "still busy at the time limit (at {t} s of virtual time)"),
-            SimError::Stuck(steps) => write!(f, "no progress after {steps} steps"),
+            SimError::World(e) => write!(f, "simulator: {e}"),
             SimError::Check(msg) => f.write_str(msg),
         }
     }
@@ -82,283 +78,54 @@ impl From<std::io::Error> for SimError {
     }
 }
 
-/// Counters a host keeps about what it put on the link.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HostCounters {
-    /// Packets sent.
-    pub packets_out: u64,
-    /// Packets received.
-    pub packets_in: u64,
-    /// Segments with SYN and without ACK (active opens and their retransmissions).
-    pub syns_out: u64,
-    /// Distinct SYNs without ACK, by 4-tuple and sequence number: connections
-    /// attempted, retransmissions not counted.
-    pub distinct_syns_out: u64,
-    /// Segments with RST.
-    pub rsts_out: u64,
+impl From<AppError> for SimError {
+    fn from(e: AppError) -> Self {
+        SimError::App(e)
+    }
 }
 
-/// What the world remembers of a connection between two looks: its
-/// addresses and the state it was last seen in.
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    tuple: FourTuple,
-    state: State,
-}
+/// The trace: what a scripted host sees, as `tracing` lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Trace;
 
-/// One host: an endpoint with its address and the driver's bookkeeping.
-#[derive(Debug)]
-pub struct Host {
-    name: &'static str,
-    addr: Ipv4Addr,
-    ep: Endpoint,
-    /// The endpoint's earliest deadline, as of the last drain.
-    deadline: Option<Instant>,
-    /// Events drained from the endpoint, not yet given to the application.
-    pending: VecDeque<EndpointEvent>,
-    /// Connections as of the last drain, to report state transitions.
-    seen: BTreeMap<ConnectionHandle, Seen>,
-    /// Every SYN (without ACK) sent: addresses and ISN.
-    syns: BTreeSet<(SocketAddrV4, SocketAddrV4, u32)>,
-    counters: HostCounters,
-}
-
-impl Host {
-    /// The host's name in traces and messages (`host1`).
-    pub fn name(&self) -> &'static str {
-        self.name
+impl Observer for Trace {
+    fn packet(&mut self, now: Instant, host: &str, dir: scripted::Direction, packet: &[u8]) {
+        let dir = match dir {
+            scripted::Direction::In => Direction::In,
+            scripted::Direction::Out => Direction::Out,
+        };
+        tracing::info!("{}", trace::packet_line(now, host, dir, packet));
     }
 
-    /// The host's IPv4 address.
-    pub fn addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-
-    /// The host's endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.ep
-    }
-
-    /// What the host put on and took off the link.
-    pub fn counters(&self) -> HostCounters {
-        self.counters
-    }
-
-    /// The documented output loop: transmit until `None`, then the
-    /// deadline, then events. State changes are reported before (those the
-    /// input or call made) and after (those the output made).
-    fn drain(&mut self, now: Instant, link: &mut Link) {
-        self.note_transitions(now);
-        while let Some(t) = self.ep.poll_transmit(now, &mut link.scratch) {
-            let packet = link.scratch[..t.len].to_vec();
-            self.counters.packets_out += 1;
-            if let Ok(seg) = wire::parse(&packet) {
-                let flags = seg.header.flags;
-                if flags.syn() && !flags.ack() {
-                    self.counters.syns_out += 1;
-                    let src = SocketAddrV4::new(seg.src_addr, seg.header.src_port);
-                    let dst = SocketAddrV4::new(seg.dst_addr, seg.header.dst_port);
-                    if self.syns.insert((src, dst, seg.header.seq.0)) {
-                        self.counters.distinct_syns_out += 1;
-                    }
-                }
-                if flags.rst() {
-                    self.counters.rsts_out += 1;
-                }
-            }
-            tracing::info!("{}", trace::packet_line(now, self.name, Direction::Out, &packet));
-            if let Some(capture) = &mut link.capture {
-                capture.push((now, packet.clone()));
-            }
-            link.queue.push_back(InFlight { arrival: now + link.latency, dst: t.dst, packet });
-        }
-        self.deadline = self.ep.poll_timeout();
-        while let Some(event) = self.ep.poll_event() {
-            tracing::info!("{now} {} {}", self.name, self.describe_event(event));
-            self.pending.push_back(event);
-        }
-        self.note_transitions(now);
-    }
-
-    /// `LOCAL - REMOTE: event Connected`, or `LISTENER: event Incoming`.
-    fn describe_event(&self, event: EndpointEvent) -> String {
-        match event {
-            EndpointEvent::Incoming { listener } => format!("{listener}: event Incoming"),
-            EndpointEvent::Connection { handle, event } => {
-                let who =
-                    self.ep.connection(handle).map(Connection::four_tuple).or(self.seen.get(&handle).map(|s| s.tuple));
-                match who {
-                    Some(t) => format!("{} - {}: event {event:?}", t.local, t.remote),
-                    None => format!("{handle:?}: event {event:?}"),
-                }
-            }
+    fn transition(
+        &mut self,
+        now: Instant,
+        host: &str,
+        tuple: FourTuple,
+        from: State,
+        to: State,
+        conn: Option<&Connection>,
+    ) {
+        let FourTuple { local, remote } = tuple;
+        tracing::info!("{now} {host} {local} - {remote}: {from} -> {to}");
+        if let Some(conn) = conn
+            && trace::shows_stats(to)
+        {
+            let line = trace::stats_line(conn.congestion_control(), &conn.stats());
+            tracing::info!("{now} {host} {local} - {remote}: {line}");
         }
     }
 
-    /// Compares every connection's state with the last look and traces
-    /// the differences. A new connection starts from LISTEN if a listener
-    /// made it and from CLOSED otherwise; one the endpoint has removed
-    /// ended in CLOSED.
-    fn note_transitions(&mut self, now: Instant) {
-        let handles: Vec<ConnectionHandle> = self.ep.handles().collect();
-        for &h in &handles {
-            let Some(conn) = self.ep.connection(h) else { continue };
-            let (tuple, state) = (conn.four_tuple(), conn.state());
-            let before = match self.seen.get(&h) {
-                Some(seen) => seen.state,
-                None if self.listened(tuple.local) => State::Listen,
-                None => State::Closed,
-            };
-            if before != state {
-                tracing::info!("{now} {} {} - {}: {before} -> {state}", self.name, tuple.local, tuple.remote);
-                if trace::shows_stats(state) {
-                    let line = trace::stats_line(conn.congestion_control(), &conn.stats());
-                    tracing::info!("{now} {} {} - {}: {line}", self.name, tuple.local, tuple.remote);
-                }
+    fn event(&mut self, now: Instant, host: &str, event: EndpointEvent, tuple: Option<FourTuple>) {
+        match (event, tuple) {
+            (EndpointEvent::Incoming { listener }, _) => tracing::info!("{now} {host} {listener}: event Incoming"),
+            (EndpointEvent::Connection { event, .. }, Some(t)) => {
+                tracing::info!("{now} {host} {} - {}: event {event:?}", t.local, t.remote);
             }
-            self.seen.insert(h, Seen { tuple, state });
-        }
-        let gone: Vec<ConnectionHandle> = self.seen.keys().filter(|h| !handles.contains(h)).copied().collect();
-        for h in gone {
-            if let Some(Seen { tuple: t, state }) = self.seen.remove(&h)
-                && state != State::Closed
-            {
-                tracing::info!("{now} {} {} - {}: {state} -> {}", self.name, t.local, t.remote, State::Closed);
+            (EndpointEvent::Connection { handle, event }, None) => {
+                tracing::info!("{now} {host} {handle:?}: event {event:?}");
             }
         }
-    }
-
-    /// True if a listener (exact or wildcard) holds `local`.
-    fn listened(&self, local: SocketAddrV4) -> bool {
-        self.ep.listener_state(local).is_some()
-            || self.ep.listener_state(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port())).is_some()
-    }
-}
-
-/// A packet on its way.
-#[derive(Debug)]
-struct InFlight {
-    arrival: Instant,
-    dst: Ipv4Addr,
-    packet: Vec<u8>,
-}
-
-/// The wire between the hosts: every packet arrives `latency` after it was
-/// sent, in order (a fixed latency keeps the queue sorted by arrival).
-#[derive(Debug)]
-struct Link {
-    latency: Duration,
-    queue: VecDeque<InFlight>,
-    /// The caller-owned buffer `poll_transmit` writes into.
-    scratch: Vec<u8>,
-    /// Every packet sent with its time, when capturing.
-    capture: Option<Vec<(Instant, Vec<u8>)>>,
-}
-
-/// The application running on one host. It is started once and then sees
-/// every event of its host's endpoint, in order.
-pub trait App {
-    /// Called once at time zero, before any packet moves.
-    fn start(&mut self, io: &mut Io<'_>) -> Result<(), SimError>;
-
-    /// Called for each event the host's endpoint reports.
-    fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), SimError>;
-}
-
-/// An application's view of its host during one callback. Every call is
-/// followed by the output loop, so packets, deadlines and events it causes
-/// are picked up at once.
-pub struct Io<'a> {
-    host: &'a mut Host,
-    link: &'a mut Link,
-    now: Instant,
-    out: &'a mut dyn Write,
-}
-
-impl Io<'_> {
-    /// The current virtual time.
-    pub fn now(&self) -> Instant {
-        self.now
-    }
-
-    /// The host's IPv4 address.
-    pub fn addr(&self) -> Ipv4Addr {
-        self.host.addr
-    }
-
-    /// The host's name (`host1`).
-    pub fn host_name(&self) -> &'static str {
-        self.host.name
-    }
-
-    /// A connection, if the handle is live.
-    pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.host.ep.connection(h)
-    }
-
-    /// Writes user-visible output (the program's stdout) and flushes it,
-    /// so that it interleaves with the trace on a terminal.
-    pub fn write_out(&mut self, bytes: &[u8]) -> Result<(), SimError> {
-        self.out.write_all(bytes)?;
-        self.out.flush()?;
-        Ok(())
-    }
-
-    /// [`Endpoint::listen`].
-    pub fn listen(&mut self, local: SocketAddrV4, backlog: usize) -> Result<(), SimError> {
-        let r = self.host.ep.listen(local, backlog);
-        self.after(r, "listen")
-    }
-
-    /// [`Endpoint::connect`] from the host's address.
-    pub fn connect(&mut self, remote: SocketAddrV4) -> Result<ConnectionHandle, SimError> {
-        let r = self.host.ep.connect(self.now, self.host.addr, remote);
-        self.after(r, "connect")
-    }
-
-    /// [`Endpoint::accept`].
-    pub fn accept(&mut self, listener: SocketAddrV4) -> Option<ConnectionHandle> {
-        let h = self.host.ep.accept(listener);
-        self.host.drain(self.now, self.link);
-        h
-    }
-
-    /// [`Endpoint::send`]; `WouldBlock` and other errors are returned as the core's error.
-    pub fn send(&mut self, h: ConnectionHandle, data: &[u8]) -> Result<usize, toytcp_core::Error> {
-        let r = self.host.ep.send(h, data);
-        self.host.drain(self.now, self.link);
-        r
-    }
-
-    /// [`Endpoint::recv`]; `WouldBlock` and other errors are returned as the core's error.
-    pub fn recv(&mut self, h: ConnectionHandle, buf: &mut [u8]) -> Result<usize, toytcp_core::Error> {
-        let r = self.host.ep.recv(h, buf);
-        self.host.drain(self.now, self.link);
-        r
-    }
-
-    /// [`Endpoint::shutdown`].
-    pub fn shutdown(&mut self, h: ConnectionHandle) -> Result<(), SimError> {
-        let r = self.host.ep.shutdown(h);
-        self.after(r, "shutdown")
-    }
-
-    /// [`Endpoint::close`].
-    pub fn close(&mut self, h: ConnectionHandle) -> Result<(), SimError> {
-        let r = self.host.ep.close(h);
-        self.after(r, "close")
-    }
-
-    /// [`Endpoint::set_nodelay`].
-    pub fn set_nodelay(&mut self, h: ConnectionHandle, nodelay: bool) -> Result<(), SimError> {
-        let r = self.host.ep.set_nodelay(h, nodelay);
-        self.after(r, "set_nodelay")
-    }
-
-    /// Runs the output loop and names a failed call.
-    fn after<T>(&mut self, r: Result<T, toytcp_core::Error>, what: &'static str) -> Result<T, SimError> {
-        self.host.drain(self.now, self.link);
-        r.map_err(|error| SimError::Call { host: self.host.name, what, error })
     }
 }
 
@@ -389,144 +156,183 @@ impl Default for WorldConfig {
     }
 }
 
-/// Hosts, the link between them and the virtual clock.
-#[derive(Debug)]
+/// Two [`ScriptedHost`]s on a [`toytcp_sim::World`], joined by a link with a
+/// fixed latency in both directions, no faults and an MTU that carries
+/// any IPv4 packet.
 pub struct World {
-    now: Instant,
+    world: toytcp_sim::World,
+    /// The hosts, shared with `world`, which drives them.
+    hosts: [Shared<ScriptedHost>; 2],
+    link: LinkId,
     time_limit: Instant,
-    hosts: Vec<Host>,
-    link: Link,
-    steps: u64,
+    capture: bool,
 }
 
 impl World {
-    /// A world with one host per `(name, address)`, no packets in flight, at time zero.
-    pub fn new(config: &WorldConfig, hosts: &[(&'static str, Ipv4Addr)]) -> Self {
-        let hosts = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, &(name, addr))| Host {
-                name,
-                addr,
-                ep: Endpoint::new(EndpointConfig {
-                    seed: config.seed.wrapping_add(i as u64),
-                    connection: config.connection.clone(),
-                    ..EndpointConfig::default()
-                }),
-                deadline: None,
-                pending: VecDeque::new(),
-                seen: BTreeMap::new(),
-                syns: BTreeSet::new(),
-                counters: HostCounters::default(),
-            })
-            .collect();
-        World {
-            now: Instant::ZERO,
-            time_limit: Instant::ZERO + config.time_limit,
-            hosts,
-            link: Link {
-                latency: config.latency,
-                queue: VecDeque::new(),
-                scratch: vec![0; MAX_PACKET],
-                capture: config.capture.then(Vec::new),
-            },
-            steps: 0,
-        }
+    /// A world with one host per `(name, address, application)`, at time
+    /// zero. Host `i` gets endpoint seed `config.seed + i`.
+    pub fn new(config: &WorldConfig, hosts: [(&'static str, Ipv4Addr, Box<dyn App>); 2]) -> Self {
+        let mut i = 0u64;
+        let hosts = hosts.map(|(name, addr, app)| {
+            let endpoint = EndpointConfig {
+                seed: config.seed.wrapping_add(i),
+                connection: config.connection.clone(),
+                ..EndpointConfig::default()
+            };
+            i += 1;
+            Shared::new(ScriptedHost::new(name, addr, endpoint, app, Box::new(Trace)))
+        });
+        let mut world = toytcp_sim::World::new(config.seed);
+        world.set_faults(false);
+        world.set_capture(config.capture);
+        world.set_max_steps(MAX_STEPS);
+        let ids = hosts.clone().map(|h| world.add_host(Box::new(h)));
+        let link = LinkConfig { latency: config.latency, mtu: MAX_PACKET, ..LinkConfig::default() };
+        let link = world.connect(ids[0], ids[1], link.clone(), link);
+        World { world, hosts, link, time_limit: Instant::ZERO + config.time_limit, capture: config.capture }
     }
 
     /// The current virtual time.
     pub fn now(&self) -> Instant {
-        self.now
+        self.world.now()
     }
 
-    /// Host `i`.
-    pub fn host(&self, i: usize) -> &Host {
-        &self.hosts[i]
+    /// Host `i` (0 or 1).
+    pub fn host(&self, i: usize) -> Ref<'_, ScriptedHost> {
+        self.hosts[i].0.borrow()
     }
 
-    /// Every packet sent so far as a classic pcap file (`LINKTYPE_RAW`,
-    /// virtual time from 0), if the world was made with
+    /// Every packet sent so far, at its send time, as a classic pcap file
+    /// (`LINKTYPE_RAW`, virtual time from 0), if the world was made with
     /// [`WorldConfig::capture`].
     pub fn pcap(&self) -> Option<Vec<u8>> {
-        let capture = self.link.capture.as_ref()?;
-        Some(crate::pcap::to_bytes(capture.iter().map(|(t, p)| (*t, p.as_slice()))))
+        self.capture.then(|| self.world.pcap_sent(self.link))
     }
 
-    /// Runs `apps[i]` on host `i` until nothing is left to do: no packet
-    /// in flight and no deadline on any host. User output goes to `out`.
+    /// Starts the applications (host 0 first) and runs until nothing is
+    /// left to do: no packet in flight and no deadline on any host. User
+    /// output goes to `out`, flushed after every step that wrote some.
     ///
     /// # Errors
     ///
-    /// The first error an application returns, or [`SimError::TimeLimit`] /
-    /// [`SimError::Stuck`] when the world does not go quiet.
-    ///
-    /// # Panics
-    ///
-    /// If there is not exactly one application per host.
-    pub fn run(&mut self, apps: &mut [&mut dyn App], out: &mut dyn Write) -> Result<(), SimError> {
-        assert_eq!(apps.len(), self.hosts.len(), "one application per host");
-        for (i, app) in apps.iter_mut().enumerate() {
-            app.start(&mut self.io(i, out))?;
-            self.dispatch(i, &mut **app, out)?;
+    /// The first error an application returns, [`SimError::TimeLimit`]
+    /// when the world does not go quiet in time, or the simulator's own
+    /// ([`SimError::World`]).
+    pub fn run(&mut self, out: &mut dyn Write) -> Result<(), SimError> {
+        for host in &self.hosts {
+            let started = host.0.borrow_mut().start(self.world.now());
+            self.flush(out)?;
+            started?;
         }
-        while let Some(next) = self.next_instant() {
-            if next > self.time_limit {
-                return Err(SimError::TimeLimit(self.now));
-            }
-            self.now = self.now.max(next);
-            while self.link.queue.front().is_some_and(|p| p.arrival <= self.now) {
-                let Some(p) = self.link.queue.pop_front() else { break };
-                self.step()?;
-                self.deliver(p, apps, out)?;
-            }
-            for (i, app) in apps.iter_mut().enumerate() {
-                if self.hosts[i].deadline.is_some_and(|d| d <= self.now) {
-                    self.step()?;
-                    let host = &mut self.hosts[i];
-                    host.ep.handle_timeout(self.now);
-                    host.drain(self.now, &mut self.link);
-                    self.dispatch(i, &mut **app, out)?;
+        loop {
+            let hosts = &self.hosts;
+            let stop = self.world.run_until(self.time_limit, |_| hosts.iter().any(|h| h.0.borrow().has_output()));
+            self.flush(out)?;
+            match stop {
+                Ok(Stop::Predicate) => {}
+                Ok(Stop::Idle) => return Ok(()),
+                Ok(Stop::Deadline) => return Err(SimError::TimeLimit(self.world.now())),
+                Err(e) => {
+                    let app_error = e.host.and_then(|h| self.hosts.get(h.0)?.0.borrow_mut().take_error());
+                    return Err(app_error.map_or(SimError::World(e), SimError::App));
                 }
             }
         }
-        Ok(())
     }
 
-    /// The earliest packet arrival or host deadline.
-    fn next_instant(&self) -> Option<Instant> {
-        let arrival = self.link.queue.front().map(|p| p.arrival);
-        self.hosts.iter().filter_map(|h| h.deadline).chain(arrival).min()
-    }
-
-    fn step(&mut self) -> Result<(), SimError> {
-        self.steps += 1;
-        if self.steps > MAX_STEPS { Err(SimError::Stuck(self.steps)) } else { Ok(()) }
-    }
-
-    /// Hands a packet to the host that owns its destination address.
-    fn deliver(&mut self, p: InFlight, apps: &mut [&mut dyn App], out: &mut dyn Write) -> Result<(), SimError> {
-        let Some(i) = self.hosts.iter().position(|h| h.addr == p.dst) else {
-            tracing::info!("{} dropped (no host has {}): {}", self.now, p.dst, trace::summary(&p.packet));
-            return Ok(());
-        };
-        let host = &mut self.hosts[i];
-        tracing::info!("{}", trace::packet_line(self.now, host.name, Direction::In, &p.packet));
-        host.counters.packets_in += 1;
-        host.ep.handle(self.now, &p.packet);
-        host.drain(self.now, &mut self.link);
-        self.dispatch(i, &mut *apps[i], out)
-    }
-
-    /// Gives host `i`'s pending events to its application, including those
-    /// its own calls cause.
-    fn dispatch(&mut self, i: usize, app: &mut dyn App, out: &mut dyn Write) -> Result<(), SimError> {
-        while let Some(event) = self.hosts[i].pending.pop_front() {
-            app.on_event(&mut self.io(i, out), event)?;
+    /// Hands the hosts' output to `out`.
+    fn flush(&self, out: &mut dyn Write) -> Result<(), SimError> {
+        for host in &self.hosts {
+            let output = host.0.borrow_mut().take_output();
+            if !output.is_empty() {
+                out.write_all(&output)?;
+                out.flush()?;
+            }
         }
         Ok(())
     }
+}
 
-    fn io<'a>(&'a mut self, i: usize, out: &'a mut dyn Write) -> Io<'a> {
-        Io { host: &mut self.hosts[i], link: &mut self.link, now: self.now, out }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::SocketAddrV4;
+    use toytcp_core::{Event, wire};
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+    const PORT: u16 = 7;
+
+    /// Connects to B:7, prints a line when connected, then tries to
+    /// listen on port 0: a failing call.
+    struct Failing;
+
+    impl App for Failing {
+        fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
+            io.connect(SocketAddrV4::new(B, PORT)).map(drop)
+        }
+
+        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
+            if let EndpointEvent::Connection { event: Event::Connected, .. } = event {
+                io.write_out(b"connected\n");
+                io.listen(SocketAddrV4::new(A, 0), 1)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Listens on B:7 and accepts; leaves the connection alone.
+    struct Listener {
+        accepted: usize,
+    }
+
+    impl App for Listener {
+        fn start(&mut self, io: &mut Io<'_>) -> Result<(), AppError> {
+            io.listen(SocketAddrV4::new(io.addr(), PORT), 4)
+        }
+
+        fn on_event(&mut self, io: &mut Io<'_>, event: EndpointEvent) -> Result<(), AppError> {
+            if let EndpointEvent::Incoming { listener } = event {
+                while io.accept(listener).is_some() {
+                    self.accepted += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn world(capture: bool) -> World {
+        let config = WorldConfig { latency: Duration::from_millis(5), capture, ..WorldConfig::default() };
+        World::new(&config, [("a", A, Box::new(Failing)), ("b", B, Box::new(Listener { accepted: 0 }))])
+    }
+
+    /// The application's error ends the run as itself, at the step that
+    /// made it, after the output written before it.
+    #[test]
+    fn an_application_error_stops_the_run_after_its_output() {
+        let mut w = world(false);
+        let mut out = Vec::new();
+        let err = w.run(&mut out).expect_err("the listen call fails");
+        assert!(matches!(&err, SimError::App(AppError::Call { host, what: "listen", .. }) if host == "a"), "{err}");
+        assert_eq!(out, b"connected\n");
+        assert_eq!(w.now(), Instant::ZERO + Duration::from_millis(10), "one round trip: the SYN-ACK's arrival");
+        assert_eq!(w.host(1).app::<Listener>().map(|l| l.accepted), Some(0), "the final ACK is still on its way");
+        assert!(w.host(0).app::<Listener>().is_none(), "host a runs a Failing");
+        let c = w.host(0).counters();
+        assert_eq!((c.packets_out, c.packets_in, c.syns_out, c.distinct_syns_out), (2, 1, 1, 1));
+        assert!(w.pcap().is_none(), "no capture asked for");
+    }
+
+    /// The capture holds every packet at its send time, both directions.
+    #[test]
+    fn pcap_has_every_packet_sent() {
+        let mut w = world(true);
+        let _ = w.run(&mut std::io::sink());
+        let capture = crate::pcap::read(&w.pcap().expect("capture on")[..]).expect("a pcap file");
+        let times: Vec<u64> = capture.records.iter().map(|r| r.at.as_micros()).collect();
+        assert_eq!(times, [0, 5_000, 10_000], "SYN, SYN-ACK, ACK");
+        let sources: Vec<Ipv4Addr> =
+            capture.ipv4_packets().iter().map(|p| wire::parse(p).expect("a segment").src_addr).collect();
+        assert_eq!(sources, [A, B, A]);
     }
 }

@@ -10,6 +10,9 @@
 //! On top of the world:
 //! - [`ToyHost`]: a ToyTCP [`Endpoint`](toytcp_core::Endpoint) driven by
 //!   application models ([`AppModel`]) that check every byte they receive;
+//! - [`scripted::ScriptedHost`]: a ToyTCP endpoint run by arbitrary
+//!   callback code ([`scripted::ScriptedApp`]) with an observer of every
+//!   packet, state transition and event (what `toytcp-cli sim` runs);
 //! - [`Scenario`]: all settings of a run, derived from a seed
 //!   ([`Scenario::from_seed`]) or from fuzzer bytes
 //!   ([`scenario_from_bytes`]), run by [`run`] / [`run_scenario`] with a
@@ -47,6 +50,7 @@ pub mod link;
 pub mod pcap;
 pub mod rng;
 pub mod scenario;
+pub mod scripted;
 pub mod toyhost;
 pub mod world;
 
