@@ -19,7 +19,7 @@
 //!   safety phase (faults on) and a liveness phase (faults off, everything
 //!   must finish and close);
 //! - [`pcap`]: classic pcap output, readable by `tcpdump -r`;
-//! - [`bench`]: the dumbbell topology, packet tap and measurements of the
+//! - [`bench`](mod@bench): the dumbbell topology, packet tap and measurements of the
 //!   loss-recovery benchmark (`benches/recovery.rs`).
 //!
 //! # Running
