@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Throughput through the book's router: ToyTCP → kernel against
-# kernel → kernel, measured in the same run (BENCHMARKS.md §4).
+# kernel → kernel, measured in the same run (BENCHMARKS.md §4); with
+# --toytcp-receives, kernel → ToyTCP against kernel → kernel.
 #
 #   host1 10.0.0.1 ── router 10.0.0.254 | 10.0.1.254 ── host2 10.0.1.1
-#   (sender)          (forwards; --loss, --rate here)   (kernel receiver)
+#   (sender)          (forwards; --loss, --rate here)   (receiver)
 #
 # The script makes a private copy of the topology with scripts/netns.sh
 # (prefix dbench<PID>-) and removes it on exit, whatever happens. On top of
@@ -21,6 +22,17 @@
 # time is from starting the sender to the receiver's end of stream. It
 # prints MB/s (10^6 bytes per second) for each transfer, the median of each
 # sender and the ratio of the medians.
+#
+# --toytcp-receives turns the comparison around: both transfers of a run
+# have the kernel (socat, as above) as the sender in host1, and the
+# receiver in host2 is once `toytcp-cli listen 10.0.1.1 PORT </dev/null`
+# (its stdin empty: it sends its FIN at once and only receives) and once
+# the kernel (socat). There the time runs from starting the sender to the
+# receiving side having read the last of the --mib bytes (`head -c`
+# stamps the moment), for both receivers alike, so that ToyTCP's wait for
+# its connection to close after the data (bounded, see toytcp-cli's
+# LINGER) is not counted. --cc and --min-rto then apply to ToyTCP the
+# receiver (they matter little there).
 #
 # The kernel sender's congestion control is set on its socket
 # (setsockopt TCP_CONGESTION through socat's setsockopt-string=6:13:NAME;
@@ -44,6 +56,7 @@
 #   --kernel-cc NAME  the kernel sender's congestion control (default cubic)
 #   --timeout S       give up on one transfer after S seconds (default 600)
 #   --offloads        leave TSO/GSO/GRO as netns.sh leaves them (on, off, off)
+#   --toytcp-receives measure kernel → ToyTCP against kernel → kernel
 #   --bin PATH        the toytcp-cli binary (default target/release/toytcp-cli)
 #   --no-build        do not run `cargo build --release -p toytcp-cli` first
 #                     (build as yourself, then run this with sudo)
@@ -63,6 +76,7 @@ timeout_s=600
 bin="$root/target/release/toytcp-cli"
 build=1
 offloads=0
+receives=0
 port_base=41000
 
 usage() {
@@ -90,6 +104,7 @@ while [ $# -gt 0 ]; do
   --bin) need_arg "$@"; bin="$2"; shift ;;
   --no-build) build=0 ;;
   --offloads) offloads=1 ;;
+  --toytcp-receives) receives=1 ;;
   -h | --help) usage ;;
   *)
     echo "bench_router.sh: unknown option $1" >&2
@@ -193,7 +208,11 @@ echo "bench_router.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit$dirty, $
 echo "  veths: tx checksum off, $offload_state"
 echo "  $runs runs x $mib MiB; loss ${loss:-0} % (host1 -> host2 at the router); rate ${rate:-unlimited}$([ -n "$rate" ] && echo ' (tbf burst 32kb latency 20ms)')"
 echo "  kernel sender: socat with TCP_CONGESTION=$kernel_cc (host1's default, net.ipv4.tcp_congestion_control: $(ip netns exec "$H1" sysctl -n net.ipv4.tcp_congestion_control))"
-echo "  ToyTCP sender: $bin connect${toy_args[*]:+ ${toy_args[*]}}"
+if [ "$receives" -eq 1 ]; then
+  echo "  ToyTCP receiver: $bin listen${toy_args[*]:+ ${toy_args[*]}} 10.0.1.1 PORT </dev/null (kernel senders only)"
+else
+  echo "  ToyTCP sender: $bin connect${toy_args[*]:+ ${toy_args[*]}}"
+fi
 
 now() { date +%s.%N; }
 
@@ -241,6 +260,67 @@ transfer() {
   mbs="$(awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b / (t1 - t0) / 1e6 }')"
 }
 
+# One kernel → RECEIVER (toytcp|kernel) transfer on PORT (--toytcp-receives);
+# sets mbs to its MB/s, timed to the receiving side's last byte.
+receive_transfer() {
+  local receiver="$1" port="$2" count="$work/count.$2" stamp="$work/t1.$2" err="$work/listen.$2"
+  local rpid spid t0 t1 got i ready=0
+  # `head -c` ends at the last byte and stamps the time; its reader (wc)
+  # counts what came. The receiver process may live on a little longer.
+  local reader="{ head -c $bytes | wc -c >'$count'; date +%s.%N >'$stamp'; }"
+  if [ "$receiver" = toytcp ]; then
+    ip netns exec "$H2" sh -c "'$bin' listen ${toy_args[*]} 10.0.1.1 $port </dev/null 2>'$err' | $reader" &
+  else
+    ip netns exec "$H2" sh -c "socat -u TCP-LISTEN:$port,bind=10.0.1.1,reuseaddr STDOUT | $reader" &
+  fi
+  rpid=$!
+  pids+=("$rpid")
+  for i in $(seq 100); do
+    if [ "$receiver" = toytcp ]; then
+      grep -q '^listening on' "$err" 2>/dev/null && ready=1
+    else
+      ip netns exec "$H2" ss -Hltn "sport = :$port" | grep -q . && ready=1
+    fi
+    [ "$ready" -eq 1 ] && break
+    sleep 0.05
+  done
+  if [ "$ready" -ne 1 ]; then
+    echo "bench_router.sh: the $receiver receiver on port $port did not start listening" >&2
+    [ -f "$err" ] && cat "$err" >&2
+    return 1
+  fi
+  t0="$(now)"
+  timeout "$timeout_s" ip netns exec "$H1" socat -u STDIN \
+    "TCP:10.0.1.1:$port,setsockopt-string=6:13:$kernel_cc" <"$input" &
+  spid=$!
+  pids+=("$spid")
+  if [ -z "$kernel_cc_seen" ]; then
+    sleep 0.2
+    kernel_cc_seen="$(ip netns exec "$H1" ss -Htin "dport = :$port" | grep -ow "$kernel_cc" | head -1 || true)"
+    echo "  kernel sender's socket (ss -ti): ${kernel_cc_seen:-gone before it was sampled}"
+  fi
+  if ! timeout "$timeout_s" sh -c "while [ ! -s '$stamp' ]; do sleep 0.01; done"; then
+    echo "bench_router.sh: the $receiver receiver on port $port got no end of stream within ${timeout_s}s" >&2
+    return 1
+  fi
+  t1="$(cat "$stamp")"
+  if ! wait "$spid"; then
+    echo "bench_router.sh: the kernel sender on port $port failed or timed out after ${timeout_s}s" >&2
+    return 1
+  fi
+  if ! wait "$rpid"; then
+    echo "bench_router.sh: the $receiver receiver on port $port failed" >&2
+    [ -f "$err" ] && cat "$err" >&2
+    return 1
+  fi
+  got="$(tr -d ' \n' <"$count")"
+  if [ "$got" != "$bytes" ]; then
+    echo "bench_router.sh: kernel -> $receiver: received $got bytes, sent $bytes" >&2
+    return 1
+  fi
+  mbs="$(awk -v b="$bytes" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b / (t1 - t0) / 1e6 }')"
+}
+
 median() {
   tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
@@ -251,20 +331,31 @@ kernel_cc_seen=""
 port=$port_base
 for run in $(seq "$runs"); do
   if [ $((run % 2)) -eq 1 ]; then order="toytcp kernel"; else order="kernel toytcp"; fi
-  for sender in $order; do
+  for who in $order; do
     port=$((port + 1))
-    transfer "$sender" "$port" || exit 1
-    printf '  run %d %-6s %8s MB/s\n' "$run" "$sender" "$mbs"
-    if [ "$sender" = toytcp ]; then toy="$toy $mbs"; else kern="$kern $mbs"; fi
+    if [ "$receives" -eq 1 ]; then
+      receive_transfer "$who" "$port" || exit 1
+      printf '  run %d kernel -> %-6s %8s MB/s\n' "$run" "$who" "$mbs"
+    else
+      transfer "$who" "$port" || exit 1
+      printf '  run %d %-6s %8s MB/s\n' "$run" "$who" "$mbs"
+    fi
+    if [ "$who" = toytcp ]; then toy="$toy $mbs"; else kern="$kern $mbs"; fi
   done
 done
 
 toy_med="$(echo "$toy" | median)"
 kern_med="$(echo "$kern" | median)"
 ratio="$(awk -v a="$toy_med" -v b="$kern_med" 'BEGIN { printf "%.2f", a / b }')"
-echo "ToyTCP -> kernel: median $toy_med MB/s (runs:$toy)"
-echo "kernel -> kernel: median $kern_med MB/s (runs:$kern)"
-echo "ratio ToyTCP / kernel (medians): $ratio"
+if [ "$receives" -eq 1 ]; then
+  echo "kernel -> ToyTCP: median $toy_med MB/s (runs:$toy)"
+  echo "kernel -> kernel: median $kern_med MB/s (runs:$kern)"
+  echo "ratio ToyTCP receiver / kernel receiver (medians): $ratio"
+else
+  echo "ToyTCP -> kernel: median $toy_med MB/s (runs:$toy)"
+  echo "kernel -> kernel: median $kern_med MB/s (runs:$kern)"
+  echo "ratio ToyTCP / kernel (medians): $ratio"
+fi
 if [ -n "$loss" ]; then
   dropped="$(ip netns exec "$RT" iptables -L FORWARD -v -x -n | awk '/statistic/ { print $1; exit }')"
   echo "router: the loss rule dropped ${dropped:-?} packets over all runs"
