@@ -370,35 +370,44 @@ fn field(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no `{key} N` in {line}"))
 }
 
-/// `--loss 10`: the bytes still arrive exactly; the client's last stats
-/// line counts retransmissions, the trace shows a data segment sent twice,
-/// and the link's line counts the packets it dropped.
+/// `--loss 10`, five seeds: the bytes always arrive exactly, and the link
+/// accounts for every packet. The seeds whose link dropped some of them
+/// (at 10 % nearly all; at least one, or the faults are not applied)
+/// repair it by retransmission: the client's last stats line counts
+/// retransmissions and the trace shows a data segment sent twice.
 #[test]
 fn loss_is_repaired_by_retransmission() {
     let data = random_bytes(20 * 1024, 0x5eed_0010);
-    let out = run_bounded(
-        &["-v", "sim", "transfer", "--stdin", "--loss", "10", "--seed", "3"],
-        &data,
-        std::time::Duration::from_secs(60),
-    );
-    assert_ok(&out);
-    assert!(out.stdout == data, "the server's output differs from stdin");
-    let trace = stderr(&out);
-    let last = *stats_lines(&trace, "host1").last().unwrap_or_else(|| panic!("no stats line:\n{trace}"));
-    assert!(field(last, "retrans") > 0, "{last}");
-    let mut data_seqs: Vec<u64> = trace
-        .lines()
-        .filter(|l| l.contains(" host1 Out ") && !l.contains(" len 0 "))
-        .map(|l| field(l, "seq"))
-        .collect();
-    let sent = data_seqs.len();
-    data_seqs.sort_unstable();
-    data_seqs.dedup();
-    assert!(data_seqs.len() < sent, "no data segment sent twice:\n{trace}");
-    let link =
-        trace.lines().find(|l| l.contains(" link host1 > host2: ")).unwrap_or_else(|| panic!("no link line:\n{trace}"));
-    assert!(field(link, "random") > 0, "{link}");
-    assert_eq!(field(link, "sent"), field(link, "delivered") + field(link, "lost"), "{link}");
+    let mut repaired = 0;
+    for seed in ["1", "2", "3", "4", "5"] {
+        let out = run_bounded(
+            &["-v", "sim", "transfer", "--stdin", "--loss", "10", "--seed", seed],
+            &data,
+            std::time::Duration::from_secs(60),
+        );
+        assert_ok(&out);
+        assert!(out.stdout == data, "seed {seed}: the server's output differs from stdin");
+        let trace = stderr(&out);
+        let link = trace
+            .lines()
+            .find(|l| l.contains(" link host1 > host2: "))
+            .unwrap_or_else(|| panic!("no link line:\n{trace}"));
+        assert_eq!(field(link, "sent"), field(link, "delivered") + field(link, "lost"), "{link}");
+        let last = *stats_lines(&trace, "host1").last().unwrap_or_else(|| panic!("no stats line:\n{trace}"));
+        let mut data_seqs: Vec<u64> = trace
+            .lines()
+            .filter(|l| l.contains(" host1 Out ") && !l.contains(" len 0 "))
+            .map(|l| field(l, "seq"))
+            .collect();
+        let sent = data_seqs.len();
+        data_seqs.sort_unstable();
+        data_seqs.dedup();
+        if field(link, "random") > 0 && data_seqs.len() < sent {
+            assert!(field(last, "retrans") > 0, "seed {seed}: a data segment sent twice, yet {last}");
+            repaired += 1;
+        }
+    }
+    assert!(repaired > 0, "no seed lost and retransmitted a data segment at 10 % loss");
 }
 
 /// The link's random draws come from the seed too: a lossy run repeats
