@@ -2,7 +2,7 @@
 //! sans-IO core.
 //!
 //! - [`sim`]: two in-memory hosts with callback applications on the
-//!   simulator crate's world (a fixed-latency link, virtual time).
+//!   simulator crate's world (one link, per-direction netem-like faults, virtual time).
 //! - [`scenario`]: the runs of the book "Rustで始めるTCP自作入門" as
 //!   scenarios on that world, with checks of how they must end.
 //! - [`trace`]: tcpdump-like one-line packet summaries, shared by every driver.

@@ -7,7 +7,9 @@
 //!   it makes and removes itself; without root, the simulator instead.
 //! - `toytcp-cli sim [SCENARIO]` plays the runs of the book
 //!   "Rustで始めるTCP自作入門" on two in-memory hosts in virtual time; it
-//!   needs no privileges and finishes at once.
+//!   needs no privileges and finishes at once. Its link can lose,
+//!   duplicate, reorder and corrupt packets and limit the rate (`--loss`,
+//!   `--duplicate`, `--reorder`, `--corrupt`, `--rate`, …).
 //!
 //! What the applications print goes to stdout; with `-v` (or `RUST_LOG`) a
 //! tcpdump-like trace of every segment, state transition and event goes to
@@ -23,10 +25,11 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use toytcp_cli::scenario::{self, Options, Scenario};
-use toytcp_cli::sim::WorldConfig;
+use toytcp_cli::sim::{self, WorldConfig};
 use toytcp_cli::{congestion, logging, netns};
 use toytcp_core::config::CongestionAlgorithm;
 use toytcp_core::{ConnectionConfig, Duration};
+use toytcp_sim::LinkConfig;
 
 /// ToyTCP, a user-space TCP/IPv4 stack: command-line driver.
 #[derive(Debug, Parser)]
@@ -67,10 +70,6 @@ struct SimArgs {
     #[arg(value_enum)]
     scenario: Option<Scenario>,
 
-    /// One-way latency of the link, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
-    latency_ms: u64,
-
     /// Endpoint seed: host1 gets N, host2 N+1 (ISNs, ephemeral ports, timestamps).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -89,9 +88,98 @@ struct SimArgs {
     cc: Option<CongestionAlgorithm>,
 
     /// Write every packet of the run to FILE (classic pcap, raw IPv4,
-    /// virtual time; `tcpdump -nr FILE` reads it). Needs a scenario.
+    /// virtual time; `tcpdump -nr FILE` reads it): every packet as sent,
+    /// lost ones included. Needs a scenario.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+
+    #[command(flatten)]
+    link: LinkArgs,
+}
+
+/// The simulated link, named after netem's options where it has them
+/// (`tc qdisc ... netem delay 20ms 5ms loss 10% duplicate 1% reorder 5%
+/// corrupt 1% rate 10mbit`): toytcp-sim's per-direction link model.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Link (netem-like)")]
+struct LinkArgs {
+    /// One-way latency of the link, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    latency_ms: u64,
+
+    /// Extra one-way delay, uniform in 0..=MS, without reordering.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    jitter_ms: u64,
+
+    /// Drop each packet with probability PCT percent (0-100).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = sim::percent)]
+    loss: f64,
+
+    /// Deliver each packet twice with probability PCT percent.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = sim::percent)]
+    duplicate: f64,
+
+    /// Hold each packet back by up to --reorder-delay-ms with probability
+    /// PCT percent, letting later ones overtake it.
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = sim::percent)]
+    reorder: f64,
+
+    /// The longest extra delay of a reordered packet, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    reorder_delay_ms: u64,
+
+    /// Flip 1-3 bits of each packet with probability PCT percent (the
+    /// receiver's checksum check drops it).
+    #[arg(long, value_name = "PCT", default_value = "0", value_parser = sim::percent)]
+    corrupt: f64,
+
+    /// Bandwidth in Mbit/s, or with a unit: 500kbit, 10mbit, 1gbit
+    /// [default: unlimited].
+    #[arg(long, value_name = "RATE", value_parser = sim::rate_bps)]
+    rate: Option<u64>,
+
+    /// Drop-tail queue in front of --rate: bytes waiting beyond N are dropped.
+    #[arg(long, value_name = "N", requires = "rate", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    queue_bytes: Option<u64>,
+
+    /// Which directions --loss, --duplicate, --reorder and --corrupt apply to
+    /// (latency, jitter, rate and queue always apply to both).
+    #[arg(long, value_enum, value_name = "DIR", default_value_t = FaultDir::Both)]
+    fault_dir: FaultDir,
+}
+
+/// The directions of the link that get the faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FaultDir {
+    /// Both directions.
+    Both,
+    /// host1 -> host2 only: the client's segments (the data of `transfer`).
+    ToHost2,
+    /// host2 -> host1 only: the server's segments (ACKs, echoes).
+    ToHost1,
+}
+
+impl LinkArgs {
+    /// The link's two directions, host1 -> host2 first.
+    fn links(&self) -> [LinkConfig; 2] {
+        let latency = Duration::from_millis(self.latency_ms);
+        [FaultDir::ToHost2, FaultDir::ToHost1].map(|dir| {
+            let mut link = sim::clean_link(latency);
+            link.jitter = Duration::from_millis(self.jitter_ms);
+            link.bandwidth_bps = self.rate;
+            if let Some(bytes) = self.queue_bytes {
+                link.queue_limit_bytes = bytes as usize;
+            }
+            if self.fault_dir == FaultDir::Both || self.fault_dir == dir {
+                link.loss = self.loss;
+                link.duplicate = self.duplicate;
+                link.reorder = self.reorder;
+                link.reorder_delay = Duration::from_millis(self.reorder_delay_ms);
+                link.corrupt = self.corrupt;
+            }
+            link
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -122,9 +210,10 @@ fn demo_command(verbose: u8) -> ExitCode {
         None => finish(commands::demo::run(verbose)),
         Some(reason) => {
             eprintln!("toytcp-cli: {reason}: running the in-memory simulator instead");
-            let args =
-                SimArgs { scenario: None, latency_ms: 1, seed: 0, stdin: false, mss: None, cc: None, pcap: None };
-            sim_command(&args)
+            match Cli::parse_from(["toytcp-cli", "sim"]).command {
+                Command::Sim(args) => sim_command(&args),
+                _ => unreachable!("parsed as `sim`"),
+            }
         }
     }
 }
@@ -163,12 +252,7 @@ fn sim_command(args: &SimArgs) -> ExitCode {
         connection.congestion = cc;
     }
     let opts = Options {
-        world: WorldConfig {
-            latency: Duration::from_millis(args.latency_ms),
-            seed: args.seed,
-            connection,
-            ..WorldConfig::default()
-        },
+        world: WorldConfig { links: args.link.links(), seed: args.seed, connection, ..WorldConfig::default() },
         input,
         pcap: args.pcap.clone(),
     };
@@ -196,4 +280,43 @@ fn sim_command(args: &SimArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim_args(args: &[&str]) -> SimArgs {
+        let argv = ["toytcp-cli", "sim"].into_iter().chain(args.iter().copied());
+        match Cli::try_parse_from(argv).expect("valid arguments").command {
+            Command::Sim(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    /// `demo`'s fallback runs `sim` with clap's defaults: a clean 1 ms link.
+    #[test]
+    fn defaults_are_a_clean_link() {
+        let links = sim_args(&[]).link.links();
+        assert_eq!(links, WorldConfig::default().links);
+        assert_eq!(links[0], sim::clean_link(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn faults_go_where_fault_dir_says() {
+        let common = ["--loss", "10", "--duplicate", "2", "--reorder", "5", "--corrupt", "1", "--rate", "5"];
+        for (dir, expect) in [("both", [true, true]), ("to-host2", [true, false]), ("to-host1", [false, true])] {
+            let args: Vec<&str> = common.iter().copied().chain(["--fault-dir", dir, "--latency-ms", "7"]).collect();
+            let links = sim_args(&args).link.links();
+            for (link, faulty) in links.iter().zip(expect) {
+                assert_eq!(link.loss, if faulty { 0.1 } else { 0.0 }, "{dir}");
+                assert_eq!(link.duplicate, if faulty { 0.02 } else { 0.0 }, "{dir}");
+                assert_eq!(link.reorder, if faulty { 0.05 } else { 0.0 }, "{dir}");
+                assert_eq!(link.corrupt, if faulty { 0.01 } else { 0.0 }, "{dir}");
+                assert_eq!(link.latency, Duration::from_millis(7), "path properties go both ways");
+                assert_eq!(link.bandwidth_bps, Some(5_000_000), "{dir}");
+                assert!(link.validate().is_ok());
+            }
+        }
+    }
 }

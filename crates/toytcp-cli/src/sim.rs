@@ -1,7 +1,9 @@
 //! The `sim` subcommand's front end over the simulator crate: two ToyTCP
 //! hosts running callback applications ([`ScriptedHost`]s) on a
-//! [`toytcp_sim::World`], joined by a clean fixed-latency link, in virtual
-//! time.
+//! [`toytcp_sim::World`], joined by a link of the simulator's own model
+//! ([`LinkConfig`]: latency, jitter, rate, queue, and netem-like faults —
+//! loss, duplication, reordering, corruption — set per direction), in
+//! virtual time.
 //!
 //! The simulator does the work: its world owns the clock (it never waits,
 //! it jumps straight to the next packet arrival or the earliest
@@ -16,7 +18,10 @@
 //! sent (`Out`) and received (`In`) in [`trace`] form, one per state
 //! transition (`SYN-SENT -> ESTABLISHED`), one per event, and the
 //! connection's counters ([`trace::stats_line`]) after the transitions
-//! [`trace::shows_stats`] names.
+//! [`trace::shows_stats`] names. At the end of a run, one line per link
+//! direction says what the link did ([`link_line`]): a segment sent and
+//! lost shows as an `Out` line without its `In`, and its retransmission
+//! as a second `Out` with the same sequence number.
 //!
 //! With [`WorldConfig::capture`] the world records every packet as it is
 //! sent, for [`World::pcap`].
@@ -28,7 +33,7 @@ use std::io::Write;
 use toytcp_core::{Connection, ConnectionConfig, Duration, EndpointConfig, EndpointEvent, FourTuple, Instant, State};
 use toytcp_sim::bench::Shared;
 use toytcp_sim::scripted::{self, Observer, ScriptedHost};
-use toytcp_sim::{LinkConfig, LinkId, Stop};
+use toytcp_sim::{LinkConfig, LinkId, LinkStats, Stop};
 
 pub use toytcp_sim::scripted::{AppError, HostCounters, Io, ScriptedApp as App};
 
@@ -132,8 +137,12 @@ impl Observer for Trace {
 /// The settings of a [`World`].
 #[derive(Clone, Debug)]
 pub struct WorldConfig {
-    /// One-way latency of the link.
-    pub latency: Duration,
+    /// The link, one [`LinkConfig`] per direction: `links[0]` carries
+    /// packets from host 0 to host 1, `links[1]` back. The default is a
+    /// clean 1 ms path whose MTU carries any IPv4 packet. [`World::new`]
+    /// panics when one fails [`LinkConfig::validate`]: check user input
+    /// first (e.g. with [`percent`]).
+    pub links: [LinkConfig; 2],
     /// Host `i` (counting from 0) gets endpoint seed `seed + i`.
     pub seed: u64,
     /// Virtual time after which a run that is still busy fails.
@@ -147,7 +156,7 @@ pub struct WorldConfig {
 impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
-            latency: Duration::from_millis(1),
+            links: [clean_link(Duration::from_millis(1)), clean_link(Duration::from_millis(1))],
             seed: 0,
             time_limit: Duration::from_secs(3600),
             connection: ConnectionConfig::default(),
@@ -156,22 +165,135 @@ impl Default for WorldConfig {
     }
 }
 
-/// Two [`ScriptedHost`]s on a [`toytcp_sim::World`], joined by a link with a
-/// fixed latency in both directions, no faults and an MTU that carries
-/// any IPv4 packet.
+impl WorldConfig {
+    /// Sets both directions' one-way latency.
+    pub fn set_latency(&mut self, latency: Duration) {
+        for link in &mut self.links {
+            link.latency = latency;
+        }
+    }
+
+    /// The round-trip time of the path without queueing, jitter or
+    /// reordering: both directions' latency.
+    pub fn base_rtt(&self) -> Duration {
+        self.links[0].latency + self.links[1].latency
+    }
+
+    /// Whether the link can drop or damage a packet on its own: random
+    /// loss, burst loss, partitions, corruption, or a rate-limited queue
+    /// (drop-tail). Delay alone (jitter, reordering) does not count.
+    pub fn can_lose_packets(&self) -> bool {
+        self.links.iter().any(|l| {
+            l.loss > 0.0
+                || l.corrupt > 0.0
+                || l.burst.is_some()
+                || !l.partitions.is_empty()
+                || l.bandwidth_bps.is_some()
+        })
+    }
+
+    /// The longest delay a packet can get on top of `base_rtt` over a
+    /// round trip, short of queueing: jitter and reordering.
+    pub fn extra_delay(&self) -> Duration {
+        let mut extra = Duration::ZERO;
+        for l in &self.links {
+            extra += l.jitter;
+            if l.reorder > 0.0 {
+                extra += l.reorder_delay;
+            }
+        }
+        extra
+    }
+}
+
+/// A clean path with the given one-way latency and an MTU that carries
+/// any IPv4 packet: the simulator's defaults otherwise (no faults,
+/// unlimited rate).
+pub fn clean_link(latency: Duration) -> LinkConfig {
+    LinkConfig { latency, mtu: MAX_PACKET, ..LinkConfig::default() }
+}
+
+/// Parses a percentage for `--loss` and the like: a decimal number in
+/// `0..=100`, optionally followed by `%` (as netem writes it), as a
+/// probability in `0.0..=1.0`.
+///
+/// # Errors
+///
+/// A message for clap when the text is not such a number.
+pub fn percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    let pct: f64 = number.parse().map_err(|_| format!("'{text}' is not a percentage (a number from 0 to 100)"))?;
+    if !(0.0..=100.0).contains(&pct) {
+        return Err(format!("{text} is not in 0..=100 percent"));
+    }
+    Ok(pct / 100.0)
+}
+
+/// Parses a rate for `--rate` in bits per second: a positive decimal
+/// number of Mbit/s, or a number with one of `tc`'s units `bit`, `kbit`,
+/// `mbit`, `gbit` (any case): `10`, `10mbit`, `1.5mbit`, `500kbit`, `1gbit`.
+/// At least 1 bit/s, at most 1000 gbit.
+///
+/// # Errors
+///
+/// A message for clap when the text is not such a rate.
+pub fn rate_bps(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (number, unit) = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1.0)]
+        .into_iter()
+        .find_map(|(suffix, unit)| lower.strip_suffix(suffix).map(|n| (n, unit)))
+        .unwrap_or((lower.as_str(), 1e6));
+    let value: f64 =
+        number.trim().parse().map_err(|_| format!("'{text}' is not a rate (e.g. 10 for 10 Mbit/s, 500kbit, 1gbit)"))?;
+    let bps = (value * unit).round();
+    if !(1.0..=1e12).contains(&bps) {
+        return Err(format!("{text} is not between 1 bit/s and 1000 gbit/s"));
+    }
+    Ok(bps as u64)
+}
+
+/// What one direction of the link did, for the trace:
+/// `link host1 > host2: sent 40 delivered 37 lost 3 (random 3, burst 0, partition 0, queue 0, mtu 0) duplicated 0 reordered 0 corrupted 0`.
+pub fn link_line(from: &str, to: &str, s: &LinkStats) -> String {
+    let lost = s.dropped_loss + s.dropped_burst + s.dropped_partition + s.dropped_queue + s.dropped_mtu;
+    format!(
+        "link {from} > {to}: sent {} delivered {} lost {lost} (random {}, burst {}, partition {}, queue {}, mtu {}) \
+         duplicated {} reordered {} corrupted {}",
+        s.sent,
+        s.delivered,
+        s.dropped_loss,
+        s.dropped_burst,
+        s.dropped_partition,
+        s.dropped_queue,
+        s.dropped_mtu,
+        s.duplicated,
+        s.reordered,
+        s.corrupted,
+    )
+}
+
+/// Two [`ScriptedHost`]s on a [`toytcp_sim::World`], joined by one link
+/// configured per direction by [`WorldConfig::links`].
 pub struct World {
     world: toytcp_sim::World,
     /// The hosts, shared with `world`, which drives them.
     hosts: [Shared<ScriptedHost>; 2],
     link: LinkId,
+    names: [&'static str; 2],
     time_limit: Instant,
     capture: bool,
 }
 
 impl World {
     /// A world with one host per `(name, address, application)`, at time
-    /// zero. Host `i` gets endpoint seed `config.seed + i`.
+    /// zero. Host `i` gets endpoint seed `config.seed + i`; the link's
+    /// random draws come from the world's seed, `config.seed`.
+    ///
+    /// # Panics
+    ///
+    /// If a link configuration is invalid ([`LinkConfig::validate`]).
     pub fn new(config: &WorldConfig, hosts: [(&'static str, Ipv4Addr, Box<dyn App>); 2]) -> Self {
+        let names = hosts.each_ref().map(|(name, _, _)| *name);
         let mut i = 0u64;
         let hosts = hosts.map(|(name, addr, app)| {
             let endpoint = EndpointConfig {
@@ -183,13 +305,21 @@ impl World {
             Shared::new(ScriptedHost::new(name, addr, endpoint, app, Box::new(Trace)))
         });
         let mut world = toytcp_sim::World::new(config.seed);
-        world.set_faults(false);
+        // Faults with a probability of 0 draw nothing from the link's
+        // random stream, so a clean link runs exactly as with faults off.
+        world.set_faults(true);
         world.set_capture(config.capture);
         world.set_max_steps(MAX_STEPS);
         let ids = hosts.clone().map(|h| world.add_host(Box::new(h)));
-        let link = LinkConfig { latency: config.latency, mtu: MAX_PACKET, ..LinkConfig::default() };
-        let link = world.connect(ids[0], ids[1], link.clone(), link);
-        World { world, hosts, link, time_limit: Instant::ZERO + config.time_limit, capture: config.capture }
+        let [a_to_b, b_to_a] = config.links.clone();
+        let link = world.connect(ids[0], ids[1], a_to_b, b_to_a);
+        World { world, hosts, link, names, time_limit: Instant::ZERO + config.time_limit, capture: config.capture }
+    }
+
+    /// What the link has done so far in direction `dir`: `0` from host 0
+    /// to host 1, `1` back.
+    pub fn link_stats(&self, dir: usize) -> LinkStats {
+        self.world.link_stats(self.link, dir)
     }
 
     /// The current virtual time.
@@ -219,6 +349,16 @@ impl World {
     /// when the world does not go quiet in time, or the simulator's own
     /// ([`SimError::World`]).
     pub fn run(&mut self, out: &mut dyn Write) -> Result<(), SimError> {
+        let result = self.run_inner(out);
+        let now = self.world.now();
+        for dir in 0..2 {
+            let line = link_line(self.names[dir], self.names[1 - dir], &self.link_stats(dir));
+            tracing::info!("{now} {line}");
+        }
+        result
+    }
+
+    fn run_inner(&mut self, out: &mut dyn Write) -> Result<(), SimError> {
         for host in &self.hosts {
             let started = host.0.borrow_mut().start(self.world.now());
             self.flush(out)?;
@@ -302,7 +442,8 @@ mod tests {
     }
 
     fn world(capture: bool) -> World {
-        let config = WorldConfig { latency: Duration::from_millis(5), capture, ..WorldConfig::default() };
+        let mut config = WorldConfig { capture, ..WorldConfig::default() };
+        config.set_latency(Duration::from_millis(5));
         World::new(&config, [("a", A, Box::new(Failing)), ("b", B, Box::new(Listener { accepted: 0 }))])
     }
 
@@ -321,6 +462,56 @@ mod tests {
         let c = w.host(0).counters();
         assert_eq!((c.packets_out, c.packets_in, c.syns_out, c.distinct_syns_out), (2, 1, 1, 1));
         assert!(w.pcap().is_none(), "no capture asked for");
+    }
+
+    #[test]
+    fn percentages_are_probabilities() {
+        assert_eq!(percent("0"), Ok(0.0));
+        assert_eq!(percent("10"), Ok(0.1));
+        assert_eq!(percent("2.5%"), Ok(0.025));
+        assert_eq!(percent("100"), Ok(1.0));
+        for bad in ["150", "-1", "100.01", "abc", "", "%", "NaN", "inf", "10 %%"] {
+            let err = percent(bad).expect_err(bad);
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn rates_take_tc_units() {
+        assert_eq!(rate_bps("10"), Ok(10_000_000));
+        assert_eq!(rate_bps("1.5mbit"), Ok(1_500_000));
+        assert_eq!(rate_bps("500kbit"), Ok(500_000));
+        assert_eq!(rate_bps("1Gbit"), Ok(1_000_000_000));
+        assert_eq!(rate_bps("9600bit"), Ok(9600));
+        for bad in ["0", "0kbit", "-3", "fast", "10mbps", "2000gbit", "0.0000001"] {
+            assert!(rate_bps(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A lossy world counts what its link dropped; the rest was delivered
+    /// or is still in flight when the application's error ends the run.
+    #[test]
+    fn link_counters_account_for_every_packet() {
+        let mut config = WorldConfig::default();
+        for link in &mut config.links {
+            link.loss = 0.5;
+        }
+        assert!(config.can_lose_packets() && !WorldConfig::default().can_lose_packets());
+        let mut w = World::new(&config, [("a", A, Box::new(Failing)), ("b", B, Box::new(Listener { accepted: 0 }))]);
+        let _ = w.run(&mut std::io::sink());
+        let (ab, ba) = (w.link_stats(0), w.link_stats(1));
+        assert!(ab.dropped_loss > 0, "{ab:?}");
+        for s in [ab, ba] {
+            assert!(s.delivered + s.dropped_loss <= s.sent, "{s:?}");
+        }
+        let line = link_line("a", "b", &ab);
+        assert!(
+            line.starts_with(&format!(
+                "link a > b: sent {} delivered {} lost {} (random {},",
+                ab.sent, ab.delivered, ab.dropped_loss, ab.dropped_loss
+            )),
+            "{line}"
+        );
     }
 
     /// The capture holds every packet at its send time, both directions.
