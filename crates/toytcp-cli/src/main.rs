@@ -183,7 +183,18 @@ impl LinkArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` print to stdout and exit 0 as usual; no
+        // subcommand at all shows the whole help (on stderr, status 2).
+        Err(e) if !e.use_stderr() || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("toytcp-cli: {} (see --help)", one_line(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     logging::init(cli.verbose);
     match cli.command {
         Command::Sim(args) => sim_command(&args),
@@ -191,6 +202,15 @@ fn main() -> ExitCode {
         Command::Listen(args) => finish(commands::net::listen(&args)),
         Command::Demo => demo_command(cli.verbose),
     }
+}
+
+/// A usage error as one plain line: clap's message up to its first blank
+/// line (which may list missing arguments on lines of their own), without
+/// the `error: ` prefix and the usage block.
+fn one_line(message: &str) -> String {
+    let text: Vec<&str> = message.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let text = text.join(" ");
+    text.strip_prefix("error: ").unwrap_or(&text).to_string()
 }
 
 /// Exit status of a real-network command; a failure is one line on stderr.

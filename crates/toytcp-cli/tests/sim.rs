@@ -520,8 +520,29 @@ fn bad_fault_values_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{args:?}");
         let err = stderr(&out);
-        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        // One plain line, like every other CLI error.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("toytcp-cli: "), "{args:?}: {err}");
         assert!(err.contains(names), "{args:?}: {err}");
+    }
+}
+
+/// Usage errors outside `sim` read the same: one `toytcp-cli: ` line, status
+/// 2, the offending argument named. No root needed: they fail before any
+/// socket is opened.
+#[test]
+fn usage_errors_are_one_line() {
+    for (args, names) in [
+        (&["connect"][..], "<ADDR>"),
+        (&["connect", "10.0.0.1"], "<PORT>"),
+        (&["listen", "10.0.0.1", "99999"], "99999"),
+        (&["frobnicate"], "frobnicate"),
+        (&["connect", "--bogus", "10.0.0.1", "1"], "--bogus"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("toytcp-cli: ") && err.contains(names), "{args:?}: {err}");
     }
 }
