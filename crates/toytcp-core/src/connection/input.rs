@@ -3,7 +3,7 @@
 
 use super::{CloseReason, Connection, Event, State};
 use crate::congestion::{AckEvent, CongestionControl};
-use crate::recovery::Delivery;
+use crate::recovery::{Delivery, sent_after};
 use crate::rtt::RttEstimator;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -99,6 +99,17 @@ impl Connection {
 
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
         if self.state == State::SynReceived && h.flags.syn() && !h.flags.ack() && !rst && h.seq == self.irs {
+            // RFC 7323 §4.3 (2): SEG.SEQ = IRS <= Last.ACK.sent, so a newer
+            // TSval becomes TS.Recent and the SYN-ACK echoes it: the peer
+            // then times its retransmitted SYN (as Linux does), not the
+            // first one, which would read the whole backoff as RTT.
+            if self.ts_ok
+                && let Some(ts) = h.options.timestamps
+                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            {
+                self.ts_recent = ts.tsval;
+                self.ts_recent_age = now;
+            }
             self.snd_nxt = self.iss;
             self.syn_due = true;
             return;
@@ -531,13 +542,17 @@ impl Connection {
     }
 
     /// Takes an RTT sample: from the send time of the newest segment this
-    /// ACK delivered that was never retransmitted (microseconds, Karn-safe,
-    /// RFC 6298 §3), else from the one timed segment (the SYN or SYN-ACK
+    /// ACK delivered that was never retransmitted and was sent after every
+    /// retransmission it delivered (microseconds, Karn-safe, RFC 6298 §3:
+    /// an original sent before a retransmission may have been acknowledged
+    /// only when the retransmission filled the hole before it), else from the one timed segment (the SYN or SYN-ACK
     /// always; data only without timestamps), else from the timestamp echo
     /// (RFC 7323 §4, whole milliseconds).
     fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>, d: &Delivery, advanced: bool) -> Option<Duration> {
         let ack = seg.header.ack;
-        if let Some((sent, _)) = d.rtt_from {
+        if let Some((sent, order)) = d.rtt_from
+            && d.rexmit_newest.is_none_or(|(t, o)| sent_after(sent, order, t, o))
+        {
             if self.rtt_probe.is_some_and(|(end, _)| ack >= end) {
                 self.rtt_probe = None;
             }

@@ -196,6 +196,9 @@ impl DeliveryCtx {
             }
             true
         } else {
+            if d.rexmit_newest.is_none_or(|(t, o)| sent_after(s.xmit, s.order, t, o)) {
+                d.rexmit_newest = Some((s.xmit, s.order));
+            }
             // RFC 8985 §6.2 step 2: a retransmitted segment is used only
             // if the ACK is not for an earlier transmission of it.
             let sent_ts = (s.xmit.as_millis() as u32).wrapping_add(self.ts_offset);

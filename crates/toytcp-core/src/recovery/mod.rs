@@ -105,6 +105,11 @@ pub(crate) struct Delivery {
     /// Send time of the most recently sent delivered segment never
     /// retransmitted: an RTT sample safe under Karn's rule.
     pub rtt_from: Option<(Instant, u32)>,
+    /// Send time of the most recently sent delivered segment that had been
+    /// retransmitted. An original sent before it gives no RTT sample: its
+    /// acknowledgment may have waited for the hole that retransmission
+    /// filled (Karn's rule, RFC 6298 §3, as Linux applies it).
+    pub rexmit_newest: Option<(Instant, u32)>,
     /// The most recently sent delivered segment, for RACK (RFC 8985 §6.2
     /// step 2); retransmitted ones only when the caller's filter let them.
     pub newest: Option<(Instant, u32)>,
