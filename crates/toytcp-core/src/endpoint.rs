@@ -189,6 +189,11 @@ pub struct Endpoint {
     events: VecDeque<EndpointEvent>,
     port_counter: u32,
     stats: EndpointStats,
+    /// Connections reopened from TIME-WAIT whose new incarnation has not
+    /// reached ESTABLISHED yet: (new, old) slot handles. The old one stays
+    /// in its slot, out of `by_tuple`, so that it can return to TIME-WAIT
+    /// if the SYN turns out to be an old duplicate (RFC 9293 §3.6.1).
+    reopened: Vec<(ConnectionHandle, ConnectionHandle)>,
 }
 
 impl Endpoint {
@@ -213,6 +218,7 @@ impl Endpoint {
             events: VecDeque::new(),
             port_counter: 0,
             stats: EndpointStats::default(),
+            reopened: Vec::new(),
         }
     }
 
@@ -467,6 +473,7 @@ impl Endpoint {
                 // connection no longer exists (RFC 9293 §3.10.7.1).
                 self.by_tuple.remove(&tuple, index);
                 self.last_lookup = None;
+                self.restore_reopened(index);
                 return self.handle_segment(now, seg);
             }
             let reuse = {
@@ -485,10 +492,28 @@ impl Endpoint {
                 return;
             }
             // RFC 9293 §3.6.1: a new SYN with a higher sequence number may
-            // reopen a connection in TIME-WAIT.
+            // reopen a connection in TIME-WAIT (MAY-2), provided the
+            // endpoint "(2) returns to TIME-WAIT state if the SYN turns out
+            // to be an old duplicate". The old incarnation steps aside (out
+            // of the demultiplexing table, its slot and timers kept) until
+            // the new one is established, and comes back if the new one
+            // dies before that (see `restore_reopened`).
             self.stats.time_wait_reused += 1;
+            let old = self.slots[index as usize].as_ref().map(|s| ConnectionHandle { index, generation: s.generation });
             reopened_after = Some(conn.snd_max());
-            self.remove(index);
+            self.by_tuple.remove(&tuple, index);
+            self.last_lookup = None;
+            if let Some(key) = self.listener_for(tuple.local) {
+                let new = self.listener_segment(now, key, seg, reopened_after);
+                if let Some(old) = old {
+                    match new {
+                        Some(new) => self.reopened.push((new, old)),
+                        // No room for the new incarnation: the old one stays.
+                        None => self.by_tuple.insert(&tuple, old.index),
+                    }
+                }
+            }
+            return;
         }
         if let Some(key) = self.listener_for(tuple.local) {
             self.listener_segment(now, key, seg, reopened_after);
@@ -677,6 +702,7 @@ impl Endpoint {
         let tuple = slot.conn.four_tuple();
         self.last_lookup = None;
         self.by_tuple.remove(&tuple, index);
+        self.restore_reopened(index);
         if let Some(key) = slot.listener
             && let Some(l) = self.listeners.get_mut(&key)
         {
@@ -708,7 +734,9 @@ impl Endpoint {
     fn pump(&mut self, index: u32) {
         let Some(slot) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return };
         let handle = ConnectionHandle { index, generation: slot.generation };
+        let mut connected = false;
         while let Some(event) = slot.conn.poll_event() {
+            connected |= event == Event::Connected;
             if event == Event::Connected
                 && !slot.queued
                 && let Some(key) = slot.listener
@@ -735,7 +763,11 @@ impl Endpoint {
             self.timers.push(Reverse((d, index, slot.generation)));
         }
         let unwanted = slot.released || slot.listener.is_some();
-        if slot.conn.is_closed() && unwanted && !slot.dirty {
+        let done = slot.conn.is_closed() && unwanted && !slot.dirty;
+        if connected && !self.reopened.is_empty() {
+            self.settle_reopened(handle);
+        }
+        if done {
             self.remove(index);
         }
         if self.timers.len() > 2 * self.live + 64 {
@@ -761,26 +793,33 @@ impl Endpoint {
 
     /// A segment for a listener (RFC 9293 §3.10.7.2). `reopened_after` is
     /// the old SND.MAX when the SYN replaces a connection in TIME-WAIT.
-    fn listener_segment(&mut self, now: Instant, key: SocketAddrV4, seg: &Segment<'_>, reopened_after: Option<SeqNum>) {
+    /// Returns the new connection, if one was created.
+    fn listener_segment(
+        &mut self,
+        now: Instant,
+        key: SocketAddrV4,
+        seg: &Segment<'_>,
+        reopened_after: Option<SeqNum>,
+    ) -> Option<ConnectionHandle> {
         let h = &seg.header;
         if h.flags.rst() {
-            return;
+            return None;
         }
         if h.flags.ack() {
             self.reply_rst(seg);
-            return;
+            return None;
         }
         if !h.flags.syn() {
-            return;
+            return None;
         }
-        let Some(l) = self.listeners.get(&key) else { return };
+        let l = self.listeners.get(&key)?;
         if l.half_open + l.accept_queue.len() >= l.backlog {
             self.stats.syns_dropped_backlog += 1;
-            return;
+            return None;
         }
         if self.live >= self.config.max_connections {
             self.stats.syns_dropped_limit += 1;
-            return;
+            return None;
         }
         let tuple = FourTuple {
             local: SocketAddrV4::new(seg.dst_addr, h.dst_port),
@@ -803,6 +842,48 @@ impl Endpoint {
         self.stats.passive_opens += 1;
         let handle = self.insert(conn, Some(key));
         self.touch(handle.index);
+        Some(handle)
+    }
+
+    /// The connection in slot `index` left the demultiplexing table. If it
+    /// was the new incarnation of a connection reopened from TIME-WAIT and
+    /// never reached ESTABLISHED (the peer reset our SYN-ACK: the SYN was an
+    /// old duplicate, RFC 9293 §3.10.7.1), the old incarnation, still in
+    /// TIME-WAIT, takes the 4-tuple back (RFC 9293 §3.6.1, MAY-2 condition
+    /// (2)). Also forgets pairs whose old incarnation is the one leaving.
+    fn restore_reopened(&mut self, index: u32) {
+        if self.reopened.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.reopened.len() {
+            let (new, old) = self.reopened[i];
+            if old.index == index {
+                self.reopened.swap_remove(i);
+            } else if new.index == index {
+                self.reopened.swap_remove(i);
+                if let Some(slot) = self.slot(old)
+                    && slot.conn.state() == State::TimeWait
+                {
+                    let tuple = slot.conn.four_tuple();
+                    self.by_tuple.insert(&tuple, old.index);
+                    self.last_lookup = None;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The new incarnation of a connection reopened from TIME-WAIT is
+    /// established: the old one is gone for good.
+    fn settle_reopened(&mut self, new: ConnectionHandle) {
+        if let Some(i) = self.reopened.iter().position(|&(n, _)| n == new) {
+            let (_, old) = self.reopened.swap_remove(i);
+            if self.slot(old).is_some() {
+                self.remove(old.index);
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.1: the reply to a segment for a connection that

@@ -177,6 +177,9 @@ impl<H: Host> Host for Shared<H> {
     fn check(&self) -> Result<(), String> {
         self.0.borrow().check()
     }
+    fn check_all(&self) -> Result<(), String> {
+        self.0.borrow().check_all()
+    }
     fn malformed_packets(&self) -> Option<u64> {
         self.0.borrow().malformed_packets()
     }
@@ -427,6 +430,9 @@ impl Host for Tapped {
     }
     fn check(&self) -> Result<(), String> {
         self.inner.check()
+    }
+    fn check_all(&self) -> Result<(), String> {
+        self.inner.check_all()
     }
     fn malformed_packets(&self) -> Option<u64> {
         self.inner.malformed_packets()

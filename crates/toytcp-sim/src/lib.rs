@@ -57,7 +57,7 @@ pub mod world;
 pub use app::{AppModel, AppSpec};
 pub use link::{GilbertElliott, LinkConfig, LinkStats};
 pub use scenario::{Failure, Report, RunOptions, Scenario, run, run_scenario, run_with, scenario_from_bytes};
-pub use toyhost::ToyHost;
+pub use toyhost::{CheckCost, ToyHost};
 pub use world::{HostId, LinkId, SimError, Stop, World, WorldStats};
 
 use core::net::Ipv4Addr;
@@ -85,8 +85,16 @@ pub trait Host {
     /// The application model has finished (and, for ToyTCP hosts, every
     /// connection has reached CLOSED).
     fn app_done(&self) -> bool;
-    /// The host's invariants; the first violated one as an error.
+    /// The host's invariants; the first violated one as an error. Called
+    /// after every step, so a host may spread its costliest checks over
+    /// several calls (as [`ToyHost`] does); [`check_all`](Self::check_all)
+    /// checks everything at once.
     fn check(&self) -> Result<(), String>;
+    /// Every invariant [`check`](Self::check) may defer, checked now (the
+    /// end of a run).
+    fn check_all(&self) -> Result<(), String> {
+        self.check()
+    }
     /// Packets dropped as malformed so far, for hosts that count them. The
     /// world checks that every corrupted packet delivered adds one.
     fn malformed_packets(&self) -> Option<u64> {

@@ -858,9 +858,14 @@ impl Connection {
         prior_in_flight.saturating_add(self.smss) <= self.cc.cwnd()
     }
 
-    /// Checks the recovery state against the sequence space.
-    pub(super) fn check_loss_invariants(&self) -> Result<(), &'static str> {
-        self.loss.log.check(self.snd_una, self.snd_max)?;
+    /// Checks the recovery state against the sequence space; `walk_log`
+    /// also walks every entry of the transmission log (O(entries)).
+    pub(super) fn check_loss_invariants(&self, walk_log: bool) -> Result<(), &'static str> {
+        if walk_log {
+            self.loss.log.check(self.snd_una, self.snd_max)?;
+        } else {
+            self.loss.log.check_ends(self.snd_una, self.snd_max)?;
+        }
         if self.state.is_synchronized()
             && self.snd_una != self.iss
             && self.loss.log.is_empty() != (self.snd_una == self.snd_max)
