@@ -4,10 +4,19 @@
 //! RFC 1071 §2 notes that the one's-complement sum is independent of byte
 //! order (§2(B)) and may be computed over wider words with the carries
 //! folded back in at the end (§2(C), "parallel summation"). This summer adds
-//! the data as native-endian 32-bit words into 64-bit accumulators — four of
-//! them, so that the compiler can vectorise the loop — and folds to 16 bits
-//! only once, when the sum is finished. Since 2¹⁶ ≡ 1 (mod 2¹⁶ − 1), the
-//! folded sum equals the sum of native-endian 16-bit words.
+//! the data as native-endian 32-bit words and folds to 16 bits only once,
+//! when the sum is finished. Since 2¹⁶ ≡ 1 (mod 2¹⁶ − 1), the folded sum
+//! equals the sum of native-endian 16-bit words.
+//!
+//! Slices longer than a header go through 64-byte blocks summed into
+//! sixteen 32-bit lanes (`Lanes`), each keeping the wrapping sum of its
+//! words and the exact sum of their high halves, from which the exact sum
+//! of the low halves is recovered at the end: three SSE2 operations per
+//! 16 bytes (`paddd`, `psrld`, `paddd`), which LLVM vectorises without
+//! any `target-cpu` (measured with
+//! `crates/toytcp-core/examples/checksum_micro.rs`: 29 ns per
+//! 1448 bytes, against 35 ns for 32-bit words widened into 64-bit
+//! accumulators).
 //!
 //! The result is in native byte order, like the words it summed: write it
 //! to the wire with `to_ne_bytes`.
@@ -16,10 +25,11 @@
 //! the bytes instead of a copy followed by a sum): emitting copies the
 //! payload from the send buffer into the packet that way, and receiving
 //! copies it from the packet into the receive buffer that way, verifying
-//! the checksum as it goes. Its loop keeps sixteen 32-bit lanes of low and
-//! high 16-bit halves (no widening shuffles), which vectorises with SSE2
-//! as well as the plain sum does (measured: 42 ns per 1448 bytes against
-//! 65 ns for `copy_from_slice` followed by [`Checksum::add_slice`]).
+//! the checksum as it goes. Its loop is the same as the plain sum's, with
+//! each loaded block also stored (measured: 35 ns per 1448 bytes, against
+//! 49 ns for the earlier loop of zero-extended 16-bit halves and 45–50 ns
+//! for `copy_from_slice` followed by a sum; glibc's AVX-512 copy alone is
+//! 17 ns).
 //!
 //! Pieces may have odd lengths: a piece that starts at an odd offset of the
 //! summed sequence is summed as if it started at an even one and its folded
@@ -112,8 +122,6 @@ fn fold(mut x: u64) -> u16 {
 
 /// Sums `data` as native-endian 32-bit words (then one 16-bit word and a
 /// zero-padded last byte for the tail) into a value that [`fold`] reduces.
-/// Each accumulator takes at most 2¹⁴ words of < 2³², far from overflow for
-/// any packet (at most 64 KiB); longer inputs are summed in chunks.
 #[inline]
 fn sum_words(data: &[u8]) -> u64 {
     if data.len() <= 64 {
@@ -122,7 +130,7 @@ fn sum_words(data: &[u8]) -> u64 {
         return sum_small(data);
     }
     let mut total = 0u64;
-    for block in data.chunks(1 << 16) {
+    for block in data.chunks(CHUNK) {
         total = add_folded(total, sum_block(block));
     }
     total
@@ -135,13 +143,62 @@ fn add_folded(a: u64, b: u64) -> u64 {
     s + u64::from(carry)
 }
 
+/// The longest slice [`sum_block`] and [`copy_and_sum_chunk`] take: 2¹⁶
+/// blocks of 64 bytes, one word per block in each of [`Lanes`]' lanes
+/// (which can take up to 2¹⁶ + 1).
+const CHUNK: usize = 64 << 16;
+
+/// `N` lanes of native-endian 32-bit words: for each lane, the wrapping
+/// sum of its words and the exact sum of their high 16-bit halves. With
+/// `L` and `H` the exact sums of the low and high halves, the first is
+/// `(L + 2¹⁶·H) mod 2³²`, so `L` is recovered as `all − (high << 16)`
+/// (mod 2³²) as long as `L < 2³²`; the lane's share of the sum is then
+/// `L + H`. Both `L` and `H` are at most `n · 0xffff` after `n` words, so
+/// a lane takes up to 2¹⁶ + 1 words (`(2¹⁶ + 1) · 0xffff = 2³² − 1`).
+///
+/// That is three SSE2 operations per 16 bytes (`paddd`, `psrld`, `paddd`)
+/// instead of the four of splitting each word into zero-extended halves or
+/// widening it to 64 bits first.
+#[derive(Clone, Copy)]
+struct Lanes<const N: usize> {
+    /// Wrapping sums of the words.
+    all: [u32; N],
+    /// Exact sums of the words' high halves.
+    high: [u32; N],
+}
+
+impl<const N: usize> Lanes<N> {
+    #[inline(always)]
+    const fn new() -> Self {
+        Lanes { all: [0; N], high: [0; N] }
+    }
+
+    /// Adds one word to each lane.
+    #[inline(always)]
+    fn add(&mut self, words: &[[u8; 4]; N]) {
+        for (i, w) in words.iter().enumerate() {
+            let w = u32::from_ne_bytes(*w);
+            self.all[i] = self.all[i].wrapping_add(w);
+            self.high[i] += w >> 16;
+        }
+    }
+
+    /// The lanes' sum of 16-bit halves.
+    #[inline(always)]
+    fn total(&self) -> u64 {
+        let mut sum = 0u64;
+        for i in 0..N {
+            let low = self.all[i].wrapping_sub(self.high[i] << 16);
+            sum += u64::from(low) + u64::from(self.high[i]);
+        }
+        sum
+    }
+}
+
 /// Copies `src` into `dst` (same length) and returns the sum of `src` as
-/// [`sum_words`] computes it. Blocks of 64 bytes are summed into sixteen
-/// 32-bit lanes of low and high 16-bit halves, which cannot overflow for
-/// 2¹⁶ blocks; longer inputs are done in chunks.
+/// [`sum_words`] computes it, in chunks of at most [`CHUNK`] bytes.
 #[inline]
 fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
-    const CHUNK: usize = 64 << 16;
     let mut total = 0u64;
     for (d, s) in dst.chunks_mut(CHUNK).zip(src.chunks(CHUNK)) {
         total = add_folded(total, copy_and_sum_chunk(d, s));
@@ -149,27 +206,33 @@ fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
     total
 }
 
+/// [`copy_and_sum`] of at most [`CHUNK`] bytes: 64-byte blocks into
+/// sixteen [`Lanes`], then 16-byte blocks into four, then the last 0–15
+/// bytes one word at a time.
 fn copy_and_sum_chunk(dst: &mut [u8], src: &[u8]) -> u64 {
-    let mut lo = [0u32; 16];
-    let mut hi = [0u32; 16];
-    let (src_blocks, src_rest) = src.as_chunks::<64>();
-    let (dst_blocks, dst_rest) = dst.as_chunks_mut::<64>();
-    for (s, d) in src_blocks.iter().zip(dst_blocks.iter_mut()) {
-        *d = *s;
-        for i in 0..16 {
-            let w = u32::from_ne_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
-            lo[i] += w & 0xffff;
-            hi[i] += w >> 16;
-        }
+    debug_assert!(src.len() <= CHUNK && dst.len() == src.len());
+    let (src_blocks, _) = src.as_chunks::<4>().0.as_chunks::<16>();
+    let (dst_blocks, _) = dst.as_chunks_mut::<4>().0.as_chunks_mut::<16>();
+    let mut wide = Lanes::<16>::new();
+    for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
+        // Through a local, so that the sum reads the loaded registers
+        // rather than loading the block again after the store.
+        let s = *s;
+        *d = s;
+        wide.add(&s);
     }
-    let mut sum = 0u64;
-    for i in 0..16 {
-        sum += u64::from(lo[i]) + u64::from(hi[i]);
+    let done = src_blocks.len() * 64;
+    let (src, dst) = (&src[done..], &mut dst[done..]);
+    let (src_quads, _) = src.as_chunks::<4>().0.as_chunks::<4>();
+    let (dst_quads, _) = dst.as_chunks_mut::<4>().0.as_chunks_mut::<4>();
+    let mut narrow = Lanes::<4>::new();
+    for (d, s) in dst_quads.iter_mut().zip(src_quads) {
+        let s = *s;
+        *d = s;
+        narrow.add(&s);
     }
-    for (d, s) in dst_rest.iter_mut().zip(src_rest) {
-        *d = *s;
-    }
-    add_folded(sum, sum_block(src_rest))
+    let done = src_quads.len() * 16;
+    wide.total() + narrow.total() + copy_and_sum_tail(&mut dst[done..], &src[done..])
 }
 
 /// [`sum_block`] for short slices, one 32-bit word at a time.
@@ -180,38 +243,84 @@ fn sum_small(data: &[u8]) -> u64 {
     for w in words {
         sum += u64::from(u32::from_ne_bytes(*w));
     }
+    sum + sum_bytes(rest)
+}
+
+/// [`sum_small`] for the last 0–15 bytes after the blocks (no loop set-up
+/// for more than three words).
+#[inline(always)]
+fn sum_tail(data: &[u8]) -> u64 {
+    debug_assert!(data.len() < 16);
+    let (words, rest) = data.as_chunks::<4>();
+    let mut sum = 0u64;
+    for w in words.iter().take(3) {
+        sum += u64::from(u32::from_ne_bytes(*w));
+    }
+    sum + sum_bytes(rest)
+}
+
+/// [`sum_tail`] while copying `src` into `dst` (same length, under 16
+/// bytes), in pieces of 8, 4, 2 and 1 bytes rather than through a call to
+/// `memcpy`.
+#[inline(always)]
+fn copy_and_sum_tail(dst: &mut [u8], src: &[u8]) -> u64 {
+    debug_assert!(src.len() < 16 && dst.len() == src.len());
+    let mut sum = 0u64;
+    let mut at = 0;
+    if let Some(s) = src.get(at..at + 8) {
+        let s: [u8; 8] = s.try_into().unwrap_or_default();
+        dst[at..at + 8].copy_from_slice(&s);
+        let [a, b, c, d, e, f, g, h] = s;
+        sum += u64::from(u32::from_ne_bytes([a, b, c, d])) + u64::from(u32::from_ne_bytes([e, f, g, h]));
+        at += 8;
+    }
+    if let Some(s) = src.get(at..at + 4) {
+        let s: [u8; 4] = s.try_into().unwrap_or_default();
+        dst[at..at + 4].copy_from_slice(&s);
+        sum += u64::from(u32::from_ne_bytes(s));
+        at += 4;
+    }
+    if let Some(s) = src.get(at..at + 2) {
+        let s: [u8; 2] = s.try_into().unwrap_or_default();
+        dst[at..at + 2].copy_from_slice(&s);
+        sum += u64::from(u16::from_ne_bytes(s));
+        at += 2;
+    }
+    if let (Some(d), Some(&s)) = (dst.get_mut(at), src.get(at)) {
+        *d = s;
+        sum += u64::from(u16::from_ne_bytes([s, 0]));
+    }
+    sum
+}
+
+/// The sum of the last 0–3 bytes, the third one padded with a zero byte.
+#[inline(always)]
+fn sum_bytes(rest: &[u8]) -> u64 {
     match *rest {
-        [a, b, c] => sum + u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
-        [a, b] => sum + u64::from(u16::from_ne_bytes([a, b])),
-        [a] => sum + u64::from(u16::from_ne_bytes([a, 0])),
-        _ => sum,
+        [a, b, c] => u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
+        [a, b] => u64::from(u16::from_ne_bytes([a, b])),
+        [a] => u64::from(u16::from_ne_bytes([a, 0])),
+        _ => 0,
     }
 }
 
+/// Sums at most [`CHUNK`] bytes: 64-byte blocks into sixteen [`Lanes`],
+/// then 16-byte blocks into four, then the last 0–15 bytes.
 #[inline]
 fn sum_block(data: &[u8]) -> u64 {
-    let mut acc = [0u64; 4];
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        for (i, a) in acc.iter_mut().enumerate() {
-            let w = [c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]];
-            *a += u64::from(u32::from_ne_bytes(w));
-        }
+    debug_assert!(data.len() <= CHUNK);
+    let (blocks, _) = data.as_chunks::<4>().0.as_chunks::<16>();
+    let mut wide = Lanes::<16>::new();
+    for b in blocks {
+        wide.add(b);
     }
-    let mut sum = acc[0] + acc[1] + acc[2] + acc[3];
-    let mut rest = chunks.remainder();
-    while let [a, b, c, d, tail @ ..] = rest {
-        sum += u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
-        rest = tail;
+    let data = &data[blocks.len() * 64..];
+    let (quads, _) = data.as_chunks::<4>().0.as_chunks::<4>();
+    let mut narrow = Lanes::<4>::new();
+    for q in quads {
+        narrow.add(q);
     }
-    if let [a, b, tail @ ..] = rest {
-        sum += u64::from(u16::from_ne_bytes([*a, *b]));
-        rest = tail;
-    }
-    if let [a] = rest {
-        sum += u64::from(u16::from_ne_bytes([*a, 0]));
-    }
-    sum
+    wide.total() + narrow.total() + sum_tail(&data[quads.len() * 16..])
 }
 
 #[cfg(test)]
@@ -312,6 +421,32 @@ mod tests {
                     assert_eq!(u16::from_be_bytes(pieces.to_ne_bytes()), reference(d), "{len} {cut1} {cut2}");
                 }
             }
+        }
+    }
+
+    /// A lane takes 2¹⁶ + 1 all-ones words without overflowing (its low
+    /// and high halves then sum to exactly 2³² − 1 each), and all-ones
+    /// inputs of exactly [`CHUNK`] bytes and just beyond (a second chunk
+    /// with 64- and 16-byte blocks and an odd tail) sum correctly, plain
+    /// and copied.
+    #[test]
+    fn lane_bound_and_chunk_edges() {
+        let mut lane = Lanes::<1>::new();
+        for _ in 0..(1 << 16) + 1 {
+            lane.add(&[[0xff; 4]]);
+        }
+        assert_eq!(lane.high, [u32::MAX]);
+        assert_eq!(lane.total(), 2 * u64::from(u32::MAX));
+
+        for len in [CHUNK, CHUNK + 64 + 16 + 7] {
+            let d = vec![0xff; len];
+            assert_eq!(fold(sum_block(&d[..CHUNK])), fold(sum_small(&d[..CHUNK])), "len {len}");
+            let ours = Checksum::new().add_slice(&d).ones_complement();
+            assert_eq!(u16::from_be_bytes(ours.to_ne_bytes()), reference(&d), "len {len}");
+            let mut out = vec![0; len];
+            let copied = Checksum::new().add_copied(&mut out, &d).ones_complement();
+            assert_eq!(copied, ours, "len {len}");
+            assert!(out == d, "len {len}");
         }
     }
 
