@@ -588,6 +588,22 @@ fn closed_port_is_refused() {
     assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40001: connection refused"));
 }
 
+/// A firewall that rejects with ICMP port unreachable (`iptables -j
+/// REJECT`) is reported like a RST refusal, at once (RFC 1122 §4.2.3.9),
+/// not after the SYN retries run out.
+#[test]
+fn icmp_port_unreachable_is_refused_at_once() {
+    let Some(topo) = topology("icmp_port_unreachable_is_refused_at_once") else { return };
+    let reject = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "40002", "-j", "REJECT"];
+    topo.run("host2", &[&reject[..], &["--reject-with", "icmp-port-unreachable"]].concat()).expect("REJECT rule");
+    let started = Instant::now();
+    let mut cli = Proc::start(&topo, "host1", BIN, &["connect", &HOST2.to_string(), "40002"], Stdio::null());
+    let (status, _, err) = cli.finish(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
+    assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40002: connection refused"));
+    assert!(started.elapsed() < Duration::from_secs(2), "refused only after {:?}", started.elapsed());
+}
+
 /// ToyTCP's own RSTs get through the namespace's filter (which drops the
 /// kernel's): a kernel client connecting to a port ToyTCP does not listen
 /// on, in a namespace where ToyTCP runs, is refused at once.
