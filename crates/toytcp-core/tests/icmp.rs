@@ -407,3 +407,58 @@ fn fold(data: &[u8]) -> u16 {
     }
     sum as u16
 }
+
+/// Sets up an established connection with `max_retries` 2, sends `len`
+/// bytes that are lost, and returns the client, its handle and the lost
+/// segment.
+fn established_with_lost_data(now: Instant) -> (Net, ConnectionHandle, Vec<u8>) {
+    let config = ConnectionConfig { max_retries: 2, ..ConnectionConfig::default() };
+    let mut net = Net::new(config);
+    let c = net.client.connect(now, CLIENT, SERVER).unwrap();
+    net.run(Duration::from_secs(1), &mut |_| None, &mut |net| {
+        net.client.connection(c).unwrap().state() == State::Established
+    });
+    net.client.send(c, &[9u8; 100]).unwrap();
+    let lost = next_packet(&mut net.client, net.now).unwrap();
+    (net, c, lost)
+}
+
+/// Runs the client's timers (nothing delivered) until it closes.
+fn time_out(net: &mut Net) {
+    while let Some(t) = net.client.poll_timeout() {
+        net.now = t;
+        net.client.handle_timeout(net.now);
+        while next_packet(&mut net.client, net.now).is_some() {}
+    }
+}
+
+/// A soft error about data that then times out is the reason reported
+/// (as Linux reports EHOSTUNREACH rather than ETIMEDOUT).
+#[test]
+fn a_retransmission_timeout_after_a_soft_error_is_unreachable() {
+    let (mut net, c, lost) = established_with_lost_data(Instant::from_millis(1));
+    net.client.handle(net.now, &icmp(ROUTER, IcmpError::NetUnreachable, &lost));
+    assert_eq!(net.client.connection(c).unwrap().state(), State::Established);
+    time_out(&mut net);
+    assert_eq!(closed_reason(&mut net.client, c), Some(CloseReason::Unreachable));
+}
+
+/// A soft error that was followed by progress (an ACK) says nothing about
+/// a later timeout: that stays a plain timeout.
+#[test]
+fn a_soft_error_before_progress_does_not_explain_a_later_timeout() {
+    let (mut net, c, lost) = established_with_lost_data(Instant::from_millis(1));
+    net.client.handle(net.now, &icmp(ROUTER, IcmpError::HostUnreachable, &lost));
+    // The data gets through after all and is acknowledged.
+    net.now += Duration::from_millis(5);
+    net.server.handle(net.now, &lost);
+    net.run(Duration::from_secs(1), &mut |_| None, &mut |net| {
+        net.client.connection(c).unwrap().stats().bytes_acked == 100
+    });
+    // Then the path dies.
+    net.now += Duration::from_millis(5);
+    net.client.send(c, &[9u8; 100]).unwrap();
+    while next_packet(&mut net.client, net.now).is_some() {}
+    time_out(&mut net);
+    assert_eq!(closed_reason(&mut net.client, c), Some(CloseReason::TimedOut));
+}
