@@ -128,7 +128,8 @@ pub struct LinkStats {
     /// Dropped for exceeding the MTU.
     pub dropped_mtu: u64,
     /// Of which answered with ICMP Fragmentation Needed
-    /// ([`LinkConfig::frag_needed_from`]).
+    /// ([`LinkConfig::frag_needed_from`]). The answer travels back, and its
+    /// arrival counts in the other direction's `delivered`.
     pub frag_needed_sent: u64,
     /// Dropped during a partition.
     pub dropped_partition: u64,
