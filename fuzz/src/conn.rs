@@ -24,7 +24,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{HashMap, VecDeque};
 use toytcp_core::config::{CongestionAlgorithm, Keepalive};
-use toytcp_core::wire::{self, Flags, SackBlock, SegmentHeader, TcpOptions, Timestamps};
+use toytcp_core::wire::{self, Flags, IcmpError, SackBlock, SegmentHeader, TcpOptions, Timestamps};
 use toytcp_core::{ConnectionHandle, Duration, Endpoint, EndpointConfig, EndpointEvent, Instant, SeqNum};
 
 /// The client's address.
@@ -240,7 +240,39 @@ pub enum Op {
         /// To the closed port.
         closed_port: bool,
     },
+    /// A router drops the oldest packet in flight and answers its sender
+    /// with an ICMP error (RFC 792) quoting it: [`ICMP_KINDS`]`[kind %
+    /// len]`, with `mtu` as the next-hop MTU of Fragmentation Needed.
+    /// `stale` flips the quoted SEQ's top bit, so it is not in flight
+    /// (RFC 5927 §4.1: ignored).
+    Icmp {
+        /// Picks the error from [`ICMP_KINDS`].
+        kind: u8,
+        /// Next-hop MTU (Fragmentation Needed only; 0 = unknown).
+        mtu: u16,
+        /// Quote a sequence number that is not in flight.
+        stale: bool,
+    },
 }
+
+/// The ICMP errors an [`Op::Icmp`] can send (Fragmentation Needed's MTU
+/// comes from the op).
+pub const ICMP_KINDS: [IcmpError; 11] = [
+    IcmpError::FragmentationNeeded { next_hop_mtu: 0 },
+    IcmpError::PortUnreachable,
+    IcmpError::ProtocolUnreachable,
+    IcmpError::HostUnreachable,
+    IcmpError::NetUnreachable,
+    IcmpError::SourceRouteFailed,
+    IcmpError::AdminProhibited,
+    IcmpError::SourceQuench,
+    IcmpError::TimeExceeded,
+    IcmpError::ParameterProblem,
+    IcmpError::FragmentationNeeded { next_hop_mtu: 0 },
+];
+
+/// The router that sends [`Op::Icmp`]'s messages.
+pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
 
 /// A decoded fuzz input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -426,6 +458,21 @@ impl World {
                 }
             }
             Op::Forge(f) => self.forge(f),
+            Op::Icmp { kind, mtu, stale } => {
+                if let Some((to_server, mut pkt)) = self.queue.pop_front() {
+                    if stale {
+                        pkt[24] ^= 0x80; // SEG.SEQ's top byte (IPv4 20 + TCP 4)
+                    }
+                    let error = match ICMP_KINDS[usize::from(kind) % ICMP_KINDS.len()] {
+                        IcmpError::FragmentationNeeded { .. } => IcmpError::FragmentationNeeded { next_hop_mtu: mtu },
+                        e => e,
+                    };
+                    let mut buf = [0u8; 128];
+                    let n = wire::emit_icmp_error(ROUTER, error, &pkt, &mut buf).expect("ICMP error fits");
+                    let now = self.now;
+                    self.endpoint(!to_server).handle(now, &buf[..n]);
+                }
+            }
             Op::Advance { ms } => self.advance(Duration::from_millis(u64::from(ms))),
             Op::AdvanceSecs { secs } => self.advance(Duration::from_secs(u64::from(secs))),
             Op::AdvanceToDeadline => {

@@ -115,7 +115,7 @@ impl Encode for Forge {
 }
 
 /// Number of [`Op`] variants.
-const OP_VARIANTS: u32 = 18;
+const OP_VARIANTS: u32 = 19;
 
 impl Encode for Op {
     fn encode(&self, out: &mut Vec<u8>) {
@@ -181,6 +181,11 @@ impl Encode for Op {
             Op::Connect { closed_port } => {
                 v(17, out);
                 closed_port.encode(out);
+            }
+            Op::Icmp { kind, mtu, stale } => {
+                v(18, out);
+                (kind, mtu).encode(out);
+                stale.encode(out);
             }
         }
     }

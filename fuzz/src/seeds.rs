@@ -262,6 +262,25 @@ fn connection_seeds() -> Vec<(&'static str, Input)> {
     ];
     seeds.push(("abort_refused_second_connection", Input { setup: setup(true), ops }));
 
+    // ICMP (RFC 9293 §3.9.2.2): a refused SYN, a stale quote, soft errors,
+    // Source Quench, and Path MTU Discovery mid-transfer (a 1006-byte
+    // hop, then MTU 0: the RFC 1191 plateau below the dropped size).
+    let mut ops = vec![
+        Connect { closed_port: false },
+        Icmp { kind: 1, mtu: 0, stale: true },
+        Connect { closed_port: false },
+        Icmp { kind: 1, mtu: 0, stale: false },
+        Send { client: true, sel: 0, len: 20000 },
+        Icmp { kind: 0, mtu: 1006, stale: false },
+        Icmp { kind: 3, mtu: 0, stale: false },
+        Icmp { kind: 7, mtu: 0, stale: false },
+        Icmp { kind: 0, mtu: 0, stale: false },
+        Icmp { kind: 8, mtu: 0, stale: true },
+    ];
+    ops.extend(until_quiet(6));
+    ops.push(Recv { client: false, sel: 0, len: 20000 });
+    seeds.push(("icmp_refusal_soft_errors_and_pmtu", Input { setup: setup(true), ops }));
+
     let mut plain = setup(true);
     plain.timestamps = false;
     plain.sack = false;

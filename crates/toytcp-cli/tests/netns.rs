@@ -588,6 +588,22 @@ fn closed_port_is_refused() {
     assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40001: connection refused"));
 }
 
+/// A firewall that rejects with ICMP port unreachable (`iptables -j
+/// REJECT`) is reported like a RST refusal, at once (RFC 1122 §4.2.3.9),
+/// not after the SYN retries run out.
+#[test]
+fn icmp_port_unreachable_is_refused_at_once() {
+    let Some(topo) = topology("icmp_port_unreachable_is_refused_at_once") else { return };
+    let reject = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "40002", "-j", "REJECT"];
+    topo.run("host2", &[&reject[..], &["--reject-with", "icmp-port-unreachable"]].concat()).expect("REJECT rule");
+    let started = Instant::now();
+    let mut cli = Proc::start(&topo, "host1", BIN, &["connect", &HOST2.to_string(), "40002"], Stdio::null());
+    let (status, _, err) = cli.finish(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
+    assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40002: connection refused"));
+    assert!(started.elapsed() < Duration::from_secs(2), "refused only after {:?}", started.elapsed());
+}
+
 /// ToyTCP's own RSTs get through the namespace's filter (which drops the
 /// kernel's): a kernel client connecting to a port ToyTCP does not listen
 /// on, in a namespace where ToyTCP runs, is refused at once.
@@ -604,15 +620,22 @@ fn toytcp_rst_passes_the_kernel_rst_filter() {
     server.stop();
 }
 
-/// An address nobody answers for: SYN retransmissions run out.
+/// An address the router has no route for: it answers each SYN with
+/// ICMP network unreachable, a soft error (RFC 1122 §4.2.3.9, MUST-56), so
+/// the SYN is retried until the retries run out, and the failure then
+/// names the unreachable destination rather than a bare timeout (as Linux
+/// reports EHOSTUNREACH).
 #[test]
 fn unreachable_address_times_out() {
     let Some(topo) = topology("unreachable_address_times_out") else { return };
+    let started = Instant::now();
     let mut cli =
         Proc::start(&topo, "host1", BIN, &["connect", "10.0.2.1", "40000", "--syn-retries", "2"], Stdio::null());
     let (status, _, err) = cli.finish(Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
-    assert_eq!(err, "toytcp-cli: connect to 10.0.2.1:40000: timed out after 2 SYN retransmissions");
+    assert_eq!(err, "toytcp-cli: connect to 10.0.2.1:40000: connection closed: destination unreachable");
+    // Not at once: the SYN was retried (1 + 2 + 4 s of timeouts).
+    assert!(started.elapsed() >= Duration::from_secs(6), "gave up after {:?}", started.elapsed());
 }
 
 /// Without CAP_NET_RAW: one line saying how to run it. Runs as `nobody`

@@ -15,12 +15,12 @@
 //! does not grow with the number of connections.
 
 use crate::Transmit;
-use crate::connection::{Connection, ConnectionConfig, Event, FourTuple, State};
+use crate::connection::{Connection, ConnectionConfig, Event, FourTuple, IcmpOutcome, State};
 use crate::error::Error;
 use crate::isn::Secrets;
 use crate::seq::SeqNum;
 use crate::time::Instant;
-use crate::wire::{self, Flags, ParseError, Segment, SegmentHeader, TcpOptions};
+use crate::wire::{self, Flags, IcmpMessage, IcmpParseError, ParseError, Segment, SegmentHeader, TcpOptions};
 use core::cmp::Reverse;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -115,6 +115,21 @@ pub struct EndpointStats {
     pub time_wait_reused: u64,
     /// Segments from or to a non-unicast address, discarded (MUST-57).
     pub bad_address: u64,
+    /// ICMP messages received (any type; also counted in `packets_in`).
+    pub icmp_in: u64,
+    /// ICMP messages dropped as malformed (see [`wire::parse_icmp`]).
+    pub icmp_malformed: u64,
+    /// ICMP errors quoting a segment of no open connection, and ICMP
+    /// messages that are not errors about TCP (echo, redirect, …).
+    pub icmp_unmatched: u64,
+    /// ICMP errors whose quoted sequence number was not in flight,
+    /// ignored (RFC 5927 §4.1).
+    pub icmp_out_of_window: u64,
+    /// ICMP errors a connection ignored ([`IcmpOutcome::Ignored`]: Source
+    /// Quench, an MTU not below the current one, …).
+    pub icmp_ignored: u64,
+    /// ICMP errors a connection acted on ([`IcmpOutcome::Acted`]).
+    pub icmp_acted: u64,
 }
 
 /// True for an address a TCP connection may use at either end.
@@ -410,6 +425,11 @@ impl Endpoint {
     /// Feeds one received IPv4 packet. Malformed packets are counted by
     /// kind and dropped.
     ///
+    /// ICMP (protocol 1) is taken too: an error message quoting a segment
+    /// of one of our connections goes to that connection
+    /// ([`Connection::handle_icmp`], RFC 9293 §3.9.2.2); see
+    /// [`handle_icmp`](Self::handle_icmp).
+    ///
     /// A segment for an open connection has its TCP checksum verified by
     /// the connection while the payload is copied into the receive buffer
     /// (`Connection::handle_unverified`); every other packet is verified
@@ -418,6 +438,7 @@ impl Endpoint {
         self.stats.packets_in += 1;
         let (seg, check) = match wire::parse_unverified(packet) {
             Ok(parsed) => parsed,
+            Err(ParseError::NotTcp) if packet.get(9) == Some(&1) => return self.icmp_packet(now, packet),
             Err(e) => return self.malformed(e),
         };
         // The addresses are covered by the (verified) IPv4 header checksum;
@@ -444,6 +465,43 @@ impl Endpoint {
             return self.malformed(ParseError::BadTcpChecksum);
         }
         self.handle_segment(now, &seg);
+    }
+
+    /// An IPv4 packet of protocol 1 (ICMP): parsed, counted, and passed
+    /// on if it is an error about a TCP segment.
+    fn icmp_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.stats.icmp_in += 1;
+        match wire::parse_icmp(packet) {
+            Ok(msg) => self.handle_icmp(now, &msg),
+            Err(IcmpParseError::Malformed) => {
+                self.stats.icmp_malformed += 1;
+                tracing::debug!("dropped malformed ICMP message");
+            }
+            Err(IcmpParseError::NotTcpError | IcmpParseError::NotIcmp) => self.stats.icmp_unmatched += 1,
+        }
+    }
+
+    /// Feeds one parsed ICMP error: the connection whose segment it quotes
+    /// (quoted source = our address and port) checks and acts on it
+    /// ([`Connection::handle_icmp`]); an error about no open connection
+    /// is counted and dropped.
+    pub fn handle_icmp(&mut self, now: Instant, msg: &IcmpMessage) {
+        let tuple = FourTuple { local: msg.quoted.src, remote: msg.quoted.dst };
+        let Some(index) = self.lookup(&tuple) else {
+            self.stats.icmp_unmatched += 1;
+            return;
+        };
+        let Some(slot) = self.slots[index as usize].as_mut() else { return };
+        if slot.conn.state() == State::Closed {
+            self.stats.icmp_unmatched += 1;
+            return;
+        }
+        match slot.conn.handle_icmp(now, msg) {
+            IcmpOutcome::Acted => self.stats.icmp_acted += 1,
+            IcmpOutcome::Ignored => self.stats.icmp_ignored += 1,
+            IcmpOutcome::OutOfWindow => self.stats.icmp_out_of_window += 1,
+        }
+        self.touch(index);
     }
 
     fn malformed(&mut self, e: ParseError) {

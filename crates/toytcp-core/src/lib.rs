@@ -25,7 +25,9 @@ pub mod seq;
 pub mod time;
 pub mod wire;
 
-pub use connection::{CloseReason, Connection, ConnectionConfig, Event, FourTuple, State, Stats};
+pub use connection::{
+    CloseReason, Connection, ConnectionConfig, Event, FourTuple, IcmpOutcome, SoftError, State, Stats,
+};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointEvent, EndpointStats};
 pub use error::Error;
 pub use seq::SeqNum;

@@ -188,6 +188,7 @@ pub(crate) fn closed_error(reason: CloseReason) -> io::Error {
         CloseReason::Refused => K::ConnectionRefused,
         CloseReason::TimedOut => K::TimedOut,
         CloseReason::Aborted => K::ConnectionAborted,
+        CloseReason::Unreachable => K::HostUnreachable,
     };
     io::Error::new(kind, toytcp_core::Error::Closed(reason))
 }
@@ -205,6 +206,7 @@ mod tests {
             (E::Closed(CloseReason::TimedOut), K::TimedOut),
             (E::Closed(CloseReason::Reset), K::ConnectionReset),
             (E::Closed(CloseReason::Aborted), K::ConnectionAborted),
+            (E::Closed(CloseReason::Unreachable), K::HostUnreachable),
             (E::NotConnected, K::NotConnected),
             (E::AddrInUse, K::AddrInUse),
             (E::InvalidAddress, K::InvalidInput),

@@ -29,8 +29,10 @@ const LINGER: Duration = Duration::from_secs(60);
 /// for an address not (yet) known.
 const ADDR_REFRESH: Duration = Duration::from_secs(1);
 
-/// One ToyTCP host on this network namespace: a raw socket and the I/O
-/// thread owning the [`Endpoint`]. Cheap to clone; every clone, stream and
+/// One ToyTCP host on this network namespace: a raw TCP socket, a raw
+/// ICMP socket (ICMP errors about our segments go to the endpoint: refusals,
+/// Path MTU Discovery, soft errors) and the I/O thread owning the
+/// [`Endpoint`]. Cheap to clone; every clone, stream and
 /// listener keeps the stack running. Once all are dropped the I/O thread
 /// finishes closing what is still closing (at most a minute; connections
 /// in TIME-WAIT are let go) and exits.
@@ -148,6 +150,7 @@ impl Stack {
     /// the process may not open raw sockets (no CAP_NET_RAW).
     pub fn new(config: Config) -> io::Result<Stack> {
         let socket = RawSocket::open(config.so_mark)?;
+        let icmp = RawSocket::open_icmp()?;
         let mut netlink = Netlink::open()?;
         let local_addrs = netlink.addresses()?.into_iter().map(|a| a.addr).collect();
         let shared = Arc::new(Shared {
@@ -170,7 +173,7 @@ impl Stack {
         let io_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("toytcp-io".into())
-            .spawn(move || IoThread::new(io_shared, socket).run())
+            .spawn(move || IoThread::new(io_shared, socket, icmp).run())
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start the ToyTCP I/O thread: {e}")))?;
         let user = Arc::new(UserHandle { shared: Arc::clone(&shared) });
         Ok(Stack { shared, _user: user })
@@ -180,8 +183,11 @@ impl Stack {
     /// The source address comes from the routing table of the stack's
     /// namespace.
     ///
-    /// Errors: `ConnectionRefused` (the peer answered with RST), `TimedOut`
+    /// Errors: `ConnectionRefused` (the peer answered with RST, or with an
+    /// ICMP port or protocol unreachable, RFC 1122 §4.2.3.9), `TimedOut`
     /// (every SYN retransmission went unanswered, RFC 9293 §3.8.3),
+    /// `HostUnreachable` (they went unanswered after an ICMP error said
+    /// the destination was unreachable),
     /// `InvalidInput` for an unusable address, or the routing error.
     pub fn connect(&self, addr: SocketAddrV4) -> io::Result<TcpStream> {
         self.open(addr, None)
@@ -317,10 +323,12 @@ impl Stack {
     }
 }
 
-/// The I/O thread: owns the raw socket and the buffers.
+/// The I/O thread: owns the raw sockets and the buffers.
 struct IoThread {
     shared: Arc<Shared>,
     socket: RawSocket,
+    /// ICMP errors (RFC 9293 §3.9.2.2): fed to the endpoint like segments.
+    icmp: RawSocket,
     rx: Vec<u8>,
     tx: Vec<u8>,
     send_errors: u64,
@@ -344,8 +352,8 @@ impl Drop for StopGuard {
 }
 
 impl IoThread {
-    fn new(shared: Arc<Shared>, socket: RawSocket) -> Self {
-        IoThread { shared, socket, rx: vec![0; BUF_LEN], tx: vec![0; BUF_LEN], send_errors: 0 }
+    fn new(shared: Arc<Shared>, socket: RawSocket, icmp: RawSocket) -> Self {
+        IoThread { shared, socket, icmp, rx: vec![0; BUF_LEN], tx: vec![0; BUF_LEN], send_errors: 0 }
     }
 
     fn run(mut self) {
@@ -353,10 +361,12 @@ impl IoThread {
         let mut detached_at: Option<std::time::Instant> = None;
         let mut timeout = PollTimeout::ZERO;
         loop {
-            let (sock_ready, wake_ready) = {
+            let (sock_ready, wake_ready, icmp_ready) = {
+                use std::os::fd::AsFd;
                 let mut fds = [
                     PollFd::new(self.socket_fd(), PollFlags::POLLIN),
                     PollFd::new(self.shared.waker_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.icmp.as_fd(), PollFlags::POLLIN),
                 ];
                 match poll(&mut fds, timeout) {
                     Ok(_) => {}
@@ -366,7 +376,7 @@ impl IoThread {
                         return;
                     }
                 }
-                (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false))
+                (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false), fds[2].any().unwrap_or(false))
             };
             if wake_ready {
                 // Drain first, then clear: a poke between the two would
@@ -378,8 +388,11 @@ impl IoThread {
             let shared = Arc::clone(&self.shared);
             let mut inner = shared.lock();
             self.observe_states(&mut inner);
+            if icmp_ready {
+                self.receive(&mut inner, true);
+            }
             if sock_ready {
-                self.receive(&mut inner);
+                self.receive(&mut inner, false);
             }
             let now = shared.now();
             inner.ep.handle_timeout(now);
@@ -408,10 +421,12 @@ impl IoThread {
         self.socket.as_fd()
     }
 
-    /// Feeds queued packets to the endpoint, draining transmits after each.
-    fn receive(&mut self, inner: &mut Inner) {
+    /// Feeds queued packets of the TCP or (`icmp`) the ICMP socket to the
+    /// endpoint, draining transmits after each.
+    fn receive(&mut self, inner: &mut Inner, icmp: bool) {
         for _ in 0..RX_BATCH {
-            let n = match self.socket.recv(&mut self.rx) {
+            let socket = if icmp { &self.icmp } else { &self.socket };
+            let n = match socket.recv(&mut self.rx) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -34,7 +34,49 @@ pub(crate) struct RawSocket {
     fd: OwnedFd,
 }
 
+/// `ICMP_FILTER` (raw(7), `<linux/icmp.h>`): a bit mask of the ICMP types
+/// a raw `IPPROTO_ICMP` socket does *not* receive. libc has no constant.
+const ICMP_FILTER: libc::c_int = 1;
+
+/// The ICMP error types TCP acts on (RFC 9293 §3.9.2.2): Destination
+/// Unreachable (3), Source Quench (4, counted and discarded), Time Exceeded
+/// (11), Parameter Problem (12).
+const ICMP_ERROR_TYPES: [u32; 4] = [3, 4, 11, 12];
+
 impl RawSocket {
+    /// A raw `AF_INET`/`IPPROTO_ICMP` socket, receive-only: every ICMP
+    /// message the kernel delivers locally is copied to it (raw(7)), with
+    /// its IPv4 header. Filtered to the error types TCP acts on, so echo
+    /// traffic does not reach the I/O thread.
+    pub(crate) fn open_icmp() -> io::Result<RawSocket> {
+        let fd = socket::socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
+            .map_err(|e| match e {
+                Errno::EPERM | Errno::EACCES => io::Error::new(io::ErrorKind::PermissionDenied, NEED_CAP_NET_RAW),
+                e => os_error("cannot open a raw IPv4/ICMP socket", e),
+            })?;
+        let pass = ICMP_ERROR_TYPES.iter().fold(0u32, |m, t| m | 1 << t);
+        let filter: u32 = !pass;
+        // SAFETY: `fd` is an open socket owned here; the option value points
+        // at a live u32 (struct icmp_filter) whose size is passed alongside.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_RAW,
+                ICMP_FILTER,
+                (&filter as *const u32).cast(),
+                std::mem::size_of::<u32>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            // Only a cost: the core counts and drops what it does not use.
+            tracing::debug!("cannot set ICMP_FILTER: {}", Errno::last());
+        }
+        if socket::setsockopt(&fd, sockopt::RcvBufForce, &(1usize << 20)).is_err() {
+            let _ = socket::setsockopt(&fd, sockopt::RcvBuf, &(1usize << 20));
+        }
+        Ok(RawSocket { fd })
+    }
+
     /// Opens the socket in the calling thread's network namespace.
     pub(crate) fn open(so_mark: Option<u32>) -> io::Result<RawSocket> {
         let fd = socket::socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Tcp)

@@ -538,8 +538,21 @@ fn source_address_comes_from_the_namespace_routes() {
 
 /// Moves `len` bytes one way and returns the MB/s observed by the receiver.
 fn bulk(net: &Net, stack: &Stack, toytcp_sends: bool, len: usize, port: u16) -> f64 {
-    let addr = SocketAddrV4::new(net.b_ip, port);
-    let listener = kernel_listener(&net.b, addr);
+    bulk_to(&net.b, net.b_ip, stack, toytcp_sends, len, port).0
+}
+
+/// [`bulk`] with a kernel peer at `b_ip` in namespace `b`; also returns
+/// ToyTCP's connection stats at the end.
+fn bulk_to(
+    b: &str,
+    b_ip: Ipv4Addr,
+    stack: &Stack,
+    toytcp_sends: bool,
+    len: usize,
+    port: u16,
+) -> (f64, toytcp_core::Stats) {
+    let addr = SocketAddrV4::new(b_ip, port);
+    let listener = kernel_listener(b, addr);
     let data = Arc::new(pattern(len, u64::from(port)));
     let expected = Arc::clone(&data);
     let kernel = std::thread::spawn(move || {
@@ -583,7 +596,7 @@ fn bulk(net: &Net, stack: &Stack, toytcp_sends: bool, len: usize, port: u16) -> 
         stats.srtt,
         stats.rto,
     );
-    mbps
+    (mbps, stats)
 }
 
 /// MB/s of the kernel's TCP from namespace a to namespace b.
@@ -996,5 +1009,176 @@ fn netcat_prints_hello_hoge() {
         let out = nc.wait_with_output().unwrap();
         assert!(out.status.success(), "nc: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\nhoge\n");
+    });
+}
+
+// ----- ICMP --------------------------------------------------------------
+
+/// A peer whose firewall rejects with ICMP port unreachable (`iptables -j
+/// REJECT`): ToyTCP reports the refusal at once, as Linux does (RFC 1122
+/// §4.2.3.9), instead of retrying its SYN until it times out.
+#[test]
+fn reject_with_icmp_port_unreachable_is_refused_at_once() {
+    require_root!();
+    bounded(Duration::from_secs(30), || {
+        let net = Net::new(true, false);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &net.b,
+            "iptables",
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "7",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "icmp-port-unreachable",
+        ]);
+        let stack = stack_in(&net.a, None);
+        let start = Instant::now();
+        let err = stack.connect_timeout(SocketAddrV4::new(net.b_ip, 7), Duration::from_secs(10)).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        assert!(took < Duration::from_secs(1), "refused only after {took:?}");
+        let stats = stack.endpoint_stats();
+        assert!(stats.icmp_acted >= 1, "{stats:?}");
+    });
+}
+
+/// Three namespaces: `a` (ToyTCP, 10.99.N.1) — router `r` — `b` (the
+/// kernel, 10.100.N.2). The router's link toward `b` has MTU 1400, yet
+/// `b`'s route back to `a` advertises MSS 1460, as a host on a 1500-byte
+/// link behind a smaller hop would: ToyTCP's full-size segments only fit
+/// after Path MTU Discovery (RFC 1191), driven by the router's ICMP
+/// Fragmentation Needed. Removed on drop.
+struct Routed {
+    a: String,
+    r: String,
+    b: String,
+    b_ip: Ipv4Addr,
+}
+
+impl Routed {
+    fn new() -> Routed {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let name = |x: &str| format!("tt-{pid}-{n}-{x}");
+        let net = Routed { a: name("a"), r: name("r"), b: name("b"), b_ip: Ipv4Addr::new(10, 100, n as u8, 2) };
+        MADE_HERE.with(|m| {
+            if let Some(list) = m.borrow().as_ref() {
+                list.lock().unwrap().extend([net.a.clone(), net.r.clone(), net.b.clone()]);
+            }
+        });
+        let dev = |x: &str| format!("tt{}x{n}{x}", pid % 100_000);
+        let (a_dev, ra_dev, rb_dev, b_dev) = (dev("a"), dev("c"), dev("d"), dev("b"));
+        let (a_ip, ra_ip) = (format!("10.99.{n}.1"), format!("10.99.{n}.254"));
+        let rb_ip = format!("10.100.{n}.254");
+        for ns in [&net.a, &net.r, &net.b] {
+            run(&["ip", "netns", "add", ns]);
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        run(&["ip", "link", "add", &a_dev, "netns", &net.a, "type", "veth", "peer", "name", &ra_dev, "netns", &net.r]);
+        run(&["ip", "link", "add", &rb_dev, "netns", &net.r, "type", "veth", "peer", "name", &b_dev, "netns", &net.b]);
+        for (ns, d, ip) in [
+            (&net.a, &a_dev, a_ip.clone()),
+            (&net.r, &ra_dev, ra_ip.clone()),
+            (&net.r, &rb_dev, rb_ip.clone()),
+            (&net.b, &b_dev, net.b_ip.to_string()),
+        ] {
+            run(&["ip", "-n", ns, "addr", "add", &format!("{ip}/24"), "dev", d]);
+            run(&["ip", "-n", ns, "link", "set", d, "up"]);
+            run(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", d, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+            ]);
+        }
+        // The small hop: both ends of the router–b link.
+        run(&["ip", "-n", &net.r, "link", "set", &rb_dev, "mtu", "1400"]);
+        run(&["ip", "-n", &net.b, "link", "set", &b_dev, "mtu", "1400"]);
+        run(&["ip", "netns", "exec", &net.r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        // Routers send Fragmentation Needed unless told not to; make sure.
+        run(&["ip", "netns", "exec", &net.r, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=0"]);
+        run(&["ip", "-n", &net.a, "route", "add", "default", "via", &ra_ip]);
+        run(&["ip", "-n", &net.b, "route", "add", &format!("10.99.{n}.0/24"), "via", &rb_ip, "advmss", "1460"]);
+        net.drop_kernel_rsts_in_a();
+        net
+    }
+
+    fn drop_kernel_rsts_in_a(&self) {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.a,
+            "iptables",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "--tcp-flags",
+            "RST",
+            "RST",
+            "-m",
+            "mark",
+            "!",
+            "--mark",
+            &MARK.to_string(),
+            "-j",
+            "DROP",
+        ]);
+    }
+
+    /// ICMP Fragmentation Needed messages the router sent (its ICMP MIB).
+    fn router_frag_needed_sent(&self) -> u64 {
+        let out = Command::new("ip").args(["netns", "exec", &self.r, "cat", "/proc/net/snmp"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "IcmpMsg: ... OutType3 ..." counts every Destination Unreachable
+        // the router sent; here nothing but oversized packets makes one.
+        let mut lines = text.lines().filter(|l| l.starts_with("IcmpMsg:"));
+        let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(k, _)| *k == "OutType3")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Routed {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.r, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// 2 MiB each way across the 1400-byte hop, byte-exact and quick:
+/// ToyTCP → kernel needs ToyTCP to act on the router's Fragmentation
+/// Needed (without it the transfer black-holes until max retries);
+/// kernel → ToyTCP crosses the same router.
+#[test]
+fn path_mtu_discovery_across_a_1400_byte_hop() {
+    require_root!();
+    bounded(Duration::from_secs(60), || {
+        let net = Routed::new();
+        let stack = stack_in(&net.a, None);
+        let start = Instant::now();
+        let (_, stats) = bulk_to(&net.b, net.b_ip, &stack, true, 2 << 20, 42000);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "ToyTCP -> kernel took {took:?}");
+        assert_eq!(stats.pmtu_reductions, 1, "{stats:?}");
+        assert!(stats.smss + 40 <= 1400, "{stats:?}");
+        assert_eq!(stats.timeouts, 0, "{stats:?}");
+        assert!(net.router_frag_needed_sent() >= 1);
+        assert!(stack.endpoint_stats().icmp_acted >= 1);
+        let start = Instant::now();
+        bulk_to(&net.b, net.b_ip, &stack, false, 2 << 20, 42001);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "kernel -> ToyTCP took {took:?}");
     });
 }

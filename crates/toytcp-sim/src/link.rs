@@ -13,6 +13,8 @@
 //! path and stay.
 
 use crate::rng::{Draw, SimRng};
+use core::net::Ipv4Addr;
+use toytcp_core::wire::{self, IcmpError};
 use toytcp_core::{Duration, Instant};
 
 /// The two-state Gilbert–Elliott loss model: a "good" state without loss
@@ -59,6 +61,13 @@ pub struct LinkConfig {
     pub corrupt: f64,
     /// Intervals `[start, end)` during which every packet sent is lost.
     pub partitions: Vec<(Instant, Instant)>,
+    /// Answer a packet dropped for exceeding the MTU, if it carries DF,
+    /// with ICMP Fragmentation Needed from this address (type 3 code 4,
+    /// next-hop MTU = `mtu`, RFC 1191 §4), as a router in front of a
+    /// smaller link does; the message reaches the sender one `latency`
+    /// later. `None` (the default) drops such packets silently, a Path MTU
+    /// black hole (RFC 2923 §2.1).
+    pub frag_needed_from: Option<Ipv4Addr>,
 }
 
 impl Default for LinkConfig {
@@ -77,6 +86,7 @@ impl Default for LinkConfig {
             reorder_delay: Duration::from_millis(10),
             corrupt: 0.0,
             partitions: Vec::new(),
+            frag_needed_from: None,
         }
     }
 }
@@ -117,6 +127,10 @@ pub struct LinkStats {
     pub delivered: u64,
     /// Dropped for exceeding the MTU.
     pub dropped_mtu: u64,
+    /// Of which answered with ICMP Fragmentation Needed
+    /// ([`LinkConfig::frag_needed_from`]). The answer travels back, and its
+    /// arrival counts in the other direction's `delivered`.
+    pub frag_needed_sent: u64,
     /// Dropped during a partition.
     pub dropped_partition: u64,
     /// Dropped by the Gilbert–Elliott bad state.
@@ -142,6 +156,9 @@ pub struct Scheduled {
     pub packet: Vec<u8>,
     /// Bits were flipped on the way.
     pub corrupted: bool,
+    /// An ICMP error for the sender: it travels back to the end the
+    /// packet came from.
+    pub back: bool,
 }
 
 /// The moving parts of one link direction.
@@ -194,6 +211,19 @@ impl LinkDirection {
         self.stats.sent += 1;
         if packet.len() > c.mtu {
             self.stats.dropped_mtu += 1;
+            let df = packet.get(6).is_some_and(|b| b & 0x40 != 0);
+            if let Some(router) = c.frag_needed_from
+                && df
+            {
+                let next_hop_mtu = u16::try_from(c.mtu).unwrap_or(u16::MAX);
+                let mut buf = [0u8; 128];
+                let kind = IcmpError::FragmentationNeeded { next_hop_mtu };
+                if let Some(n) = wire::emit_icmp_error(router, kind, &packet, &mut buf) {
+                    self.stats.frag_needed_sent += 1;
+                    let packet = buf[..n].to_vec();
+                    out.push(Scheduled { at: now + c.latency, packet, corrupted: false, back: true });
+                }
+            }
             return;
         }
         if faults && c.partitions.iter().any(|&(start, end)| start <= now && now < end) {
@@ -247,11 +277,11 @@ impl LinkDirection {
             self.stats.corrupted += 1;
             corrupted = true;
         }
-        out.push(Scheduled { at, packet, corrupted });
+        out.push(Scheduled { at, packet, corrupted, back: false });
         if let Some(copy) = copy {
             let extra = self.rng.duration(Duration::ZERO, Duration::from_millis(1));
             self.stats.duplicated += 1;
-            out.push(Scheduled { at: at + extra, packet: copy, corrupted: false });
+            out.push(Scheduled { at: at + extra, packet: copy, corrupted: false, back: false });
         }
     }
 }
@@ -300,6 +330,35 @@ mod tests {
             assert_eq!(s.at, Instant::from_micros(1000 + 10 * i as u64));
             assert_eq!(s.packet[0], i as u8);
         }
+    }
+
+    /// With `frag_needed_from`, an oversized DF packet is answered with
+    /// ICMP Fragmentation Needed quoting it, travelling back; without DF
+    /// it is only dropped.
+    #[test]
+    fn mtu_answers_oversized_df_packets_with_frag_needed() {
+        let router = Ipv4Addr::new(10, 0, 0, 254);
+        let config = LinkConfig { mtu: 100, frag_needed_from: Some(router), ..LinkConfig::default() };
+        let mut d = LinkDirection::new(config, SimRng::new(1, 1));
+        let mut packet = vec![0u8; 101];
+        packet[0] = 0x45;
+        packet[6] = 0x40; // DF
+        packet[9] = 6;
+        packet[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        packet[16..20].copy_from_slice(&[10, 0, 1, 1]);
+        packet[24..28].copy_from_slice(&[0, 0, 0, 42]); // TCP SEQ
+        let mut out = Vec::new();
+        d.transmit(Instant::ZERO, packet.clone(), true, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].back);
+        assert_eq!(out[0].at, Instant::ZERO + Duration::from_millis(1));
+        let m = wire::parse_icmp(&out[0].packet).expect("ICMP message");
+        assert_eq!(m.error, IcmpError::FragmentationNeeded { next_hop_mtu: 100 });
+        assert_eq!((m.from, m.to, m.quoted.seq.0), (router, Ipv4Addr::new(10, 0, 0, 1), 42));
+        packet[6] = 0;
+        d.transmit(Instant::ZERO, packet, true, &mut out);
+        assert_eq!(out.len(), 1, "no DF, no ICMP");
+        assert_eq!((d.stats().dropped_mtu, d.stats().frag_needed_sent), (2, 1));
     }
 
     #[test]

@@ -477,7 +477,8 @@ impl World {
                     at: s.at,
                     order: self.next_order,
                     link,
-                    dir,
+                    // An ICMP answer goes back to the sender.
+                    dir: if s.back { 1 - dir } else { dir },
                     packet: s.packet,
                     corrupted: s.corrupted,
                 }));

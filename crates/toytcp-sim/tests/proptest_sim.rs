@@ -32,6 +32,7 @@ fn link(mtu: usize) -> impl Strategy<Value = LinkConfig> {
                 partitions: part
                     .map(|(start, len)| vec![(Instant::from_millis(start), Instant::from_millis(start + len))])
                     .unwrap_or_default(),
+                frag_needed_from: None,
             }
         })
 }

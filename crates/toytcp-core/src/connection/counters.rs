@@ -40,6 +40,11 @@ impl Counters {
         self.rare.as_ref().map_or(0, |_| core::mem::size_of::<Stats>())
     }
 
+    /// The rarely moved counters, if any was ever moved.
+    pub fn rare_ref(&self) -> Option<&Stats> {
+        self.rare.as_deref()
+    }
+
     /// All counters as a [`Stats`] (gauges left at their defaults).
     pub fn snapshot(&self) -> Stats {
         let mut s = self.rare.as_deref().copied().unwrap_or_default();

@@ -799,14 +799,23 @@ impl Connection {
         self.emit_range(now, buf, seg.start, seg.end)
     }
 
-    /// Retransmits `[start, end)` (a FIN as its last octet if it held one).
+    /// Retransmits `[start, end)` (a FIN as its last octet if it held one),
+    /// or only its first SMSS octets when the range is longer: after the
+    /// path MTU shrank (RFC 1191 §6) the log still holds segments of the
+    /// old size, and each is resent in pieces of the new one (the log
+    /// splits the entry, the rest stays deemed lost for the next call).
     pub(super) fn emit_range(&mut self, now: Instant, buf: &mut [u8], start: SeqNum, end: SeqNum) -> Option<Transmit> {
         let data_end = self.snd_buf_seq + self.send_buf.len() as u32;
-        let fin = self.fin_queued && end == data_end + 1;
-        let dend = if fin { end - 1 } else { end };
+        let mut fin = self.fin_queued && end == data_end + 1;
+        let mut dend = if fin { end - 1 } else { end };
         if start < self.snd_buf_seq || dend < start || dend > data_end {
             return None;
         }
+        if dend - start > self.smss {
+            dend = start + self.smss;
+            fin = false;
+        }
+        let end = dend + u32::from(fin);
         let len = dend - start;
         let mut flags = Flags::ACK;
         if len > 0 && dend == data_end {

@@ -26,6 +26,7 @@
 
 mod counters;
 mod events;
+mod icmp;
 mod input;
 mod loss;
 mod output;
@@ -34,7 +35,8 @@ mod types;
 mod unverified;
 
 pub use crate::config::{ConnectionConfig, Keepalive};
-pub use types::{CloseReason, Event, FourTuple, State, Stats};
+pub use icmp::{IcmpOutcome, MIN_PATH_MTU};
+pub use types::{CloseReason, Event, FourTuple, SoftError, State, Stats};
 
 use crate::congestion::{CongestionControl, Controller};
 use crate::error::Error;
@@ -693,8 +695,13 @@ impl Connection {
         }
     }
 
-    /// Moves to CLOSED, cancels timers and tells the application why.
-    fn enter_closed(&mut self, reason: CloseReason) {
+    /// Moves to CLOSED, cancels timers and tells the application why. A
+    /// timeout after a soft ICMP error is reported as
+    /// [`CloseReason::Unreachable`] (see `icmp.rs`).
+    fn enter_closed(&mut self, mut reason: CloseReason) {
+        if reason == CloseReason::TimedOut && self.soft_error_explains_timeout() {
+            reason = CloseReason::Unreachable;
+        }
         self.set_state(State::Closed);
         self.timers = Timers::default();
         self.syn_due = false;

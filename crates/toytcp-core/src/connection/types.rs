@@ -74,6 +74,12 @@ pub enum CloseReason {
     TimedOut,
     /// The local application aborted the connection.
     Aborted,
+    /// Retransmissions or SYN retries ran out, as for
+    /// [`TimedOut`](CloseReason::TimedOut), after an ICMP error (a soft
+    /// error, RFC 1122 §4.2.3.9, RFC 5461 §4) had reported the destination
+    /// unreachable while the data waited; [`Stats::soft_error`] says which
+    /// (Linux reports such a timeout as `EHOSTUNREACH`).
+    Unreachable,
 }
 
 impl core::fmt::Display for CloseReason {
@@ -84,6 +90,7 @@ impl core::fmt::Display for CloseReason {
             CloseReason::Refused => "connection refused",
             CloseReason::TimedOut => "connection timed out",
             CloseReason::Aborted => "connection aborted",
+            CloseReason::Unreachable => "destination unreachable",
         })
     }
 }
@@ -193,4 +200,24 @@ pub struct Stats {
     pub snd_wnd: u32,
     /// The window we advertise.
     pub rcv_wnd: u32,
+    /// The last soft ICMP error for this connection and when it arrived
+    /// (RFC 1122 §4.2.3.9; the application's view of soft errors,
+    /// RFC 9293 §3.9.1.8, MUST-47).
+    pub soft_error: Option<SoftError>,
+    /// ICMP errors acted on: soft errors recorded, path MTU reductions,
+    /// a refusal (RFC 9293 §3.9.2.2).
+    pub icmp_errors: u64,
+    /// Path MTU reductions from ICMP Fragmentation Needed (RFC 1191 §6).
+    pub pmtu_reductions: u64,
+}
+
+/// A soft ICMP error a connection received (RFC 1122 §4.2.3.9): it does
+/// not abort the connection, but is reported if the connection later
+/// times out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SoftError {
+    /// What the ICMP message said.
+    pub error: crate::wire::IcmpError,
+    /// When it arrived.
+    pub at: crate::time::Instant,
 }

@@ -374,6 +374,20 @@ impl SentLog {
         }
     }
 
+    /// The path MTU shrank (RFC 1191 §6): every entry not SACKed that is
+    /// longer than `max_len` octets was too large for the path and is
+    /// deemed lost, its retransmission (if any, sent at the old size too)
+    /// no longer counted in pipe. Returns the number of entries marked.
+    pub(crate) fn mark_lost_longer_than(&mut self, max_len: u32) -> u32 {
+        let mut marked = 0;
+        for i in 0..self.segs.len() {
+            if self.segs[i].len() > max_len && self.mark_lost(i) {
+                marked += 1;
+            }
+        }
+        marked
+    }
+
     /// Entries inside `[left, right)` that were retransmitted: what a
     /// D-SACK above SND.UNA can prove spurious.
     pub(crate) fn retransmitted_within(&self, left: SeqNum, right: SeqNum) -> u32 {

@@ -1,5 +1,6 @@
 //! IPv4 + TCP wire format: parse a packet into a borrowed [`Segment`], emit a
-//! [`SegmentHeader`] plus payload into a caller-owned buffer.
+//! [`SegmentHeader`] plus payload into a caller-owned buffer; parse the
+//! ICMPv4 error messages that quote our segments ([`parse_icmp`]).
 //!
 //! etherparse slices the fixed headers on input; checksums (RFC 1071) are
 //! summed in `checksum`; TCP options (RFC 9293
@@ -9,11 +10,13 @@
 
 mod checksum;
 mod emit;
+mod icmp;
 mod options;
 mod parse;
 
 pub(crate) use checksum::Checksum;
 pub use emit::{EmitError, emit, segment_overhead};
+pub use icmp::{IcmpError, IcmpMessage, IcmpParseError, QuotedSegment, emit_icmp_error, parse_icmp};
 pub use options::{MAX_SACK_BLOCKS, SackBlock, TcpOptions, Timestamps};
 pub use parse::{ParseError, parse};
 pub(crate) use parse::{PendingChecksum, parse_unverified};

@@ -98,6 +98,9 @@ pub enum Step {
     Inject(SegmentSpec),
     /// `< raw HEX`: the peer sends these exact IPv4 packet bytes.
     InjectRaw(Vec<u8>),
+    /// `< icmp KIND [mtu N] [seq ±D]`: an ICMP error from the peer's
+    /// address quoting the last segment a `>` line matched.
+    InjectIcmp(IcmpSpec),
     /// `> …`: the stack must have emitted this segment at this time.
     Expect(SegmentSpec),
     /// `quiet`: nothing unconsumed has been emitted up to this time.
@@ -300,4 +303,42 @@ pub fn pattern(offset: u64, len: usize) -> Vec<u8> {
 /// sequence number is `seq` (the SYN occupies relative sequence number 0).
 pub fn stream_offset(seq: u32, syn: bool) -> u64 {
     u64::from(seq.wrapping_add(u32::from(syn)).wrapping_sub(1))
+}
+
+/// The ICMP error names a script may use, as written after `< icmp`.
+pub const ICMP_KINDS: [&str; 10] = [
+    "net-unreachable",
+    "host-unreachable",
+    "protocol-unreachable",
+    "port-unreachable",
+    "frag-needed",
+    "source-route-failed",
+    "admin-prohibited",
+    "source-quench",
+    "time-exceeded",
+    "parameter-problem",
+];
+
+/// An `< icmp` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpSpec {
+    /// One of [`ICMP_KINDS`].
+    pub kind: &'static str,
+    /// Next-hop MTU (`frag-needed` only; 0 when not given).
+    pub mtu: u16,
+    /// Added to the quoted sequence number (0: the segment as sent).
+    pub seq_delta: i64,
+}
+
+impl std::fmt::Display for IcmpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "icmp {}", self.kind)?;
+        if self.mtu != 0 {
+            write!(f, " mtu {}", self.mtu)?;
+        }
+        if self.seq_delta != 0 {
+            write!(f, " seq {:+}", self.seq_delta)?;
+        }
+        Ok(())
+    }
 }

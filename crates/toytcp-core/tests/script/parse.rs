@@ -185,6 +185,9 @@ fn parse_step(rest: &str) -> Res<Step> {
         if first == "raw" {
             return Ok(Step::InjectRaw(parse_hex(hex)?));
         }
+        if first == "icmp" {
+            return parse_icmp(hex).map(Step::InjectIcmp);
+        }
         return Ok(Step::Inject(parse_segment(seg, Direction::Inbound)?));
     }
     if let Some(seg) = rest.strip_prefix('>') {
@@ -198,6 +201,31 @@ fn parse_step(rest: &str) -> Res<Step> {
         "expect" => parse_expect(args),
         _ => parse_call(rest).map(Step::Call),
     }
+}
+
+/// `KIND [mtu N] [seq ±D]` after `< icmp`.
+fn parse_icmp(text: &str) -> Res<IcmpSpec> {
+    let mut words = text.split_whitespace();
+    let name = words.next().ok_or("`< icmp` needs a kind, e.g. `port-unreachable` or `frag-needed mtu 1400`")?;
+    let kind = ICMP_KINDS
+        .iter()
+        .find(|&&k| k == name)
+        .ok_or_else(|| format!("`< icmp {name}`: unknown kind; one of {}", ICMP_KINDS.join(", ")))?;
+    let mut spec = IcmpSpec { kind, mtu: 0, seq_delta: 0 };
+    while let Some(word) = words.next() {
+        let value = words.next().ok_or_else(|| format!("`< icmp`: `{word}` needs a value"))?;
+        match word {
+            "mtu" if *kind == "frag-needed" => {
+                spec.mtu = value.parse().map_err(|_| format!("`< icmp`: bad mtu `{value}`"))?;
+            }
+            "seq" => {
+                spec.seq_delta =
+                    value.trim_start_matches('+').parse().map_err(|_| format!("`< icmp`: bad seq `{value}`"))?;
+            }
+            _ => return Err(format!("`< icmp {kind}`: unexpected `{word}` (`mtu N` for frag-needed, `seq ±D`)")),
+        }
+    }
+    Ok(spec)
 }
 
 fn parse_hex(s: &str) -> Res<Vec<u8>> {
@@ -568,6 +596,14 @@ mod tests {
         );
 
         assert_eq!(one_step("0 < raw 45 00 0a"), Step::InjectRaw(vec![0x45, 0, 0x0a]));
+        assert_eq!(
+            one_step("0 < icmp frag-needed mtu 1400 seq +3"),
+            Step::InjectIcmp(IcmpSpec { kind: "frag-needed", mtu: 1400, seq_delta: 3 })
+        );
+        assert_eq!(
+            one_step("0 < icmp port-unreachable"),
+            Step::InjectIcmp(IcmpSpec { kind: "port-unreachable", mtu: 0, seq_delta: 0 })
+        );
     }
 
     #[test]

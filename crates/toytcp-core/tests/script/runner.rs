@@ -118,6 +118,8 @@ struct Runner {
     /// Port of the last `listen`, the default for `accept`.
     listen_port: Option<u16>,
     outbound: VecDeque<Emitted>,
+    /// The last segment a `>` line matched: what `< icmp` quotes.
+    last_matched: Option<Vec<u8>>,
     /// Recent segments, rendered, for failure reports.
     history: VecDeque<String>,
     events: VecDeque<EndpointEvent>,
@@ -149,6 +151,7 @@ impl Runner {
             },
             listen_port: None,
             outbound: VecDeque::new(),
+            last_matched: None,
             history: VecDeque::new(),
             events: VecDeque::new(),
             conns: Vec::new(),
@@ -184,6 +187,7 @@ impl Runner {
                 self.deliver(bytes.clone(), text);
                 self.drain()
             }
+            Step::InjectIcmp(spec) => self.inject_icmp(spec),
             // `>` lines returned above; `quiet` is all checks.
             Step::Expect(_) | Step::Quiet => Ok(()),
             Step::Call(call) => {
@@ -406,6 +410,36 @@ impl Runner {
         self.drain()
     }
 
+    /// `< icmp` line: an ICMP error from the peer's address quoting the
+    /// last segment a `>` line matched, its SEQ moved by `seq_delta`.
+    fn inject_icmp(&mut self, spec: &IcmpSpec) -> Res<()> {
+        let mut quoted =
+            self.last_matched.clone().ok_or("`< icmp` quotes the last `>` segment, and none matched yet")?;
+        let seq = u32::from_be_bytes([quoted[24], quoted[25], quoted[26], quoted[27]]);
+        let seq = seq.wrapping_add(spec.seq_delta as u32);
+        quoted[24..28].copy_from_slice(&seq.to_be_bytes());
+        use wire::IcmpError as E;
+        let kind = match spec.kind {
+            "net-unreachable" => E::NetUnreachable,
+            "host-unreachable" => E::HostUnreachable,
+            "protocol-unreachable" => E::ProtocolUnreachable,
+            "port-unreachable" => E::PortUnreachable,
+            "frag-needed" => E::FragmentationNeeded { next_hop_mtu: spec.mtu },
+            "source-route-failed" => E::SourceRouteFailed,
+            "admin-prohibited" => E::AdminProhibited,
+            "source-quench" => E::SourceQuench,
+            "time-exceeded" => E::TimeExceeded,
+            "parameter-problem" => E::ParameterProblem,
+            other => return Err(format!("unknown ICMP kind {other}")),
+        };
+        let mut buf = [0u8; 256];
+        let n = wire::emit_icmp_error(self.flow.remote_addr, kind, &quoted, &mut buf)
+            .ok_or("cannot build the ICMP error")?;
+        let text = format!("{} < {spec}", format::time(self.now.as_micros()));
+        self.deliver(buf[..n].to_vec(), text);
+        self.drain()
+    }
+
     /// Hands a packet to the endpoint; `text` is how history shows it.
     fn deliver(&mut self, bytes: Vec<u8>, text: String) {
         self.remember(text);
@@ -467,6 +501,7 @@ impl Runner {
         let early = p.at + self.tolerance < at;
         let late = p.at > at + self.tolerance;
         if problems.is_empty() && !early && !late {
+            self.last_matched = Some(p.bytes);
             return Ok(());
         }
         let mut actual_show = actual.clone();
