@@ -4,7 +4,8 @@
 //! core's default `ConnectionConfig` at both ends — no explicit buffer
 //! sizes — and, for comparison, with one or both buffers pinned at
 //! 256 KiB (the default starting size; the ceiling set to it).
-//! Prints goodput over the whole run and over its second half.
+//! Prints goodput over the whole run and over its second half, and the
+//! buffers at the end.
 //!
 //! `cargo run --release -p toytcp-sim --example autotune -- [SECS]`
 
@@ -14,8 +15,29 @@ use toytcp_sim::app::Role;
 use toytcp_sim::bench::{self, Dumbbell, FlowSpec, PathConfig, RECEIVER_ADDR, Shared, sender_addr};
 use toytcp_sim::toyhost::ToyHost;
 
-/// Goodput in Mbit/s of one flow: (whole run, second half).
-fn run(rtt_ms: u64, secs: u64, connection: &ConnectionConfig) -> (f64, f64) {
+/// What one run measured.
+struct Row {
+    /// Goodput in Mbit/s over the whole run and over its second half.
+    all: f64,
+    tail: f64,
+    /// At the end: the receiver's advertised window and buffer storage,
+    /// the sender's send-buffer size (queued + room) and storage.
+    rcv_wnd: u32,
+    recv_mem: usize,
+    send_buf: usize,
+    send_mem: usize,
+}
+
+/// The connection of a host's first task.
+fn conn_of(host: &Shared<ToyHost>) -> (u32, usize, usize) {
+    let h = host.0.borrow();
+    let handle = h.tasks().first().and_then(|t| t.handle).expect("connected");
+    let c = h.endpoint().connection(handle).expect("open");
+    (c.stats().rcv_wnd, c.buffer_memory(), c.send_queued() + c.send_capacity())
+}
+
+/// One flow for `secs` of virtual time.
+fn run(rtt_ms: u64, secs: u64, connection: &ConnectionConfig) -> Row {
     let seed = 7;
     let mut path = PathConfig { rtt: Duration::from_millis(rtt_ms), ..PathConfig::issue5() };
     path.queue_bytes = path.bdp_bytes() as usize;
@@ -34,14 +56,23 @@ fn run(rtt_ms: u64, secs: u64, connection: &ConnectionConfig) -> (f64, f64) {
     let sender =
         Shared::new(ToyHost::new("sender0", sender_addr(0), RECEIVER_ADDR, config(seed + 1), &[app], Role::Client));
     db.set_receiver(Box::new(receiver.clone()));
-    db.add_sender(Box::new(sender));
+    db.add_sender(Box::new(sender.clone()));
     let h = receiver.clone();
     let probe: bench::Probe = Box::new(move || h.0.borrow().tasks().first().map_or(0, |t| t.received));
     let half = Duration::from_secs(secs / 2);
     let first = bench::measure(&mut db, std::slice::from_ref(&probe), Duration::ZERO, half).expect("run");
     let second = bench::measure(&mut db, std::slice::from_ref(&probe), half, Duration::from_secs(secs)).expect("run");
     let mbps = |bytes: u64, span: Duration| bench::bits_per_second(bytes, span) / 1e6;
-    (mbps(first[0] + second[0], Duration::from_secs(secs)), mbps(second[0], Duration::from_secs(secs) - half))
+    let (rcv_wnd, recv_mem, _) = conn_of(&receiver);
+    let (_, send_mem, send_buf) = conn_of(&sender);
+    Row {
+        all: mbps(first[0] + second[0], Duration::from_secs(secs)),
+        tail: mbps(second[0], Duration::from_secs(secs) - half),
+        rcv_wnd,
+        recv_mem,
+        send_buf,
+        send_mem,
+    }
 }
 
 fn main() {
@@ -51,8 +82,11 @@ fn main() {
     let pinned = ConnectionConfig { send_buffer_max: kib256, recv_buffer_max: kib256, ..ConnectionConfig::default() };
     let send_pinned = ConnectionConfig { send_buffer_max: kib256, ..ConnectionConfig::default() };
     let recv_pinned = ConnectionConfig { recv_buffer_max: kib256, ..ConnectionConfig::default() };
-    println!("| RTT | config | goodput 0–{secs} s (Mbit/s) | second half (Mbit/s) |");
-    println!("|---|---|---|---|");
+    println!(
+        "| RTT | config | goodput 0–{secs} s (Mbit/s) | second half (Mbit/s) | receiver: window at end | \
+         receiver: buffer storage | sender: send buffer | sender: buffer storage |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for rtt in [20, 40] {
         for (label, c) in [
             ("default (autotuning)", &default),
@@ -60,8 +94,11 @@ fn main() {
             ("send buffer pinned", &send_pinned),
             ("receive buffer pinned", &recv_pinned),
         ] {
-            let (all, tail) = run(rtt, secs, c);
-            println!("| {rtt} ms | {label} | {all:.1} | {tail:.1} |");
+            let r = run(rtt, secs, c);
+            println!(
+                "| {rtt} ms | {label} | {:.1} | {:.1} | {} | {} | {} | {} |",
+                r.all, r.tail, r.rcv_wnd, r.recv_mem, r.send_buf, r.send_mem
+            );
         }
     }
 }
