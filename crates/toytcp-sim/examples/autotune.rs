@@ -1,13 +1,14 @@
 //! Buffer autotuning measurement (docs/notes/autotune.md): one ToyTCP →
 //! ToyTCP bulk flow over the dumbbell of [`toytcp_sim::bench`] (100 Mbit/s,
-//! a drop-tail queue of one bandwidth-delay product, no loss) with the
+//! a drop-tail queue of one bandwidth-delay product, no loss unless asked) with the
 //! core's default `ConnectionConfig` at both ends — no explicit buffer
 //! sizes — and, for comparison, with one or both buffers pinned at
 //! 256 KiB (the default starting size; the ceiling set to it).
 //! Prints goodput over the whole run and over its second half, and the
 //! buffers at the end.
 //!
-//! `cargo run --release -p toytcp-sim --example autotune -- [SECS]`
+//! `cargo run --release -p toytcp-sim --example autotune -- [SECS] [LOSS]`
+//! (LOSS: random loss probability per data packet, default 0).
 
 use toytcp_core::config::ConnectionConfig;
 use toytcp_core::{Duration, EndpointConfig};
@@ -37,10 +38,11 @@ fn conn_of(host: &Shared<ToyHost>) -> (u32, usize, usize) {
 }
 
 /// One flow for `secs` of virtual time.
-fn run(rtt_ms: u64, secs: u64, connection: &ConnectionConfig) -> Row {
+fn run(rtt_ms: u64, secs: u64, loss: f64, connection: &ConnectionConfig) -> Row {
     let seed = 7;
     let mut path = PathConfig { rtt: Duration::from_millis(rtt_ms), ..PathConfig::issue5() };
     path.queue_bytes = path.bdp_bytes() as usize;
+    path.loss = loss;
     let mut db = Dumbbell::new(seed, path);
     let flow = FlowSpec { congestion: connection.congestion, start: Duration::ZERO, bytes: None };
     let app = bench::flow_app(0, &flow, seed);
@@ -77,6 +79,7 @@ fn run(rtt_ms: u64, secs: u64, connection: &ConnectionConfig) -> Row {
 
 fn main() {
     let secs: u64 = std::env::args().nth(1).map_or(10, |s| s.parse().expect("SECS"));
+    let loss: f64 = std::env::args().nth(2).map_or(0.0, |s| s.parse().expect("LOSS (a probability)"));
     let default = ConnectionConfig::default();
     let kib256 = 256 * 1024;
     let pinned = ConnectionConfig { send_buffer_max: kib256, recv_buffer_max: kib256, ..ConnectionConfig::default() };
@@ -94,7 +97,7 @@ fn main() {
             ("send buffer pinned", &send_pinned),
             ("receive buffer pinned", &recv_pinned),
         ] {
-            let r = run(rtt, secs, c);
+            let r = run(rtt, secs, loss, c);
             println!(
                 "| {rtt} ms | {label} | {:.1} | {:.1} | {} | {} | {} | {} |",
                 r.all, r.tail, r.rcv_wnd, r.recv_mem, r.send_buf, r.send_mem
