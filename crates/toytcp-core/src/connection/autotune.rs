@@ -53,7 +53,11 @@ impl Connection {
         if !self.recv_may_grow() {
             return;
         }
+        // Only full-sized segments (as Linux's `tcp_rcv_rtt_measure_ts`):
+        // a small one is more likely sent after a pause, its TSecr echoing
+        // an ACK from before the pause rather than one round trip ago.
         if self.ts_ok
+            && seg.payload.len() as u32 >= self.rcv_mss
             && let Some(ts) = seg.header.options.timestamps
             && ts.tsecr != 0
         {
