@@ -26,10 +26,30 @@ pub struct ConnectionConfig {
     /// The MSS we announce on our SYN, and the largest payload we send
     /// (RFC 9293 §3.7.1, MMS_S − 20). 1460 fits a 1500-byte MTU.
     pub mss: u16,
-    /// Send buffer capacity in bytes (unacknowledged plus unsent data).
+    /// Send buffer capacity in bytes (unacknowledged plus unsent data) at
+    /// the start of the connection. With autotuning (`send_buffer_max`
+    /// above it) the buffer grows from here; otherwise it stays this size.
     pub send_buffer: usize,
-    /// Receive buffer capacity in bytes; bounds the advertised window.
+    /// Ceiling of send-buffer autotuning: the buffer grows to twice
+    /// min(cwnd, peer's window) as those grow, up to this size, so that
+    /// the buffer never limits a sender the path and the peer would let
+    /// send more (the idea of Linux's `tcp_sndbuf_expand`). At or below
+    /// `send_buffer` the size is pinned, like a `SO_SNDBUF` set by the
+    /// application. Default 4 MiB, Linux's default `tcp_wmem` maximum
+    /// (`net.ipv4.tcp_wmem` = 4096 16384 4194304).
+    pub send_buffer_max: usize,
+    /// Receive buffer capacity in bytes at the start of the connection;
+    /// bounds the advertised window.
     pub recv_buffer: usize,
+    /// Ceiling of receive-buffer autotuning ("Dynamic Right-Sizing", Fisk
+    /// and Feng; Linux's `tcp_rcv_space_adjust`): when the application
+    /// reads more than half the buffer per round trip, the buffer grows to
+    /// twice that amount, up to this size. The window-scale shift is
+    /// chosen from this ceiling on the SYN (RFC 7323 §2.3). At or below
+    /// `recv_buffer` the size is pinned, like a `SO_RCVBUF` set by the
+    /// application. Default 6 MiB, Linux's default `tcp_rmem` maximum
+    /// (`net.ipv4.tcp_rmem` = 4096 131072 6291456).
+    pub recv_buffer_max: usize,
     /// Most out-of-order ranges (holes) kept for reassembly. A sender in
     /// slow start can lose every other segment of a window when it
     /// overflows a queue: 256 ranges hold such a window of 512 segments (the
@@ -98,7 +118,9 @@ impl Default for ConnectionConfig {
         ConnectionConfig {
             mss: 1460,
             send_buffer: 256 * 1024,
+            send_buffer_max: 4 << 20,
             recv_buffer: 256 * 1024,
+            recv_buffer_max: 6 << 20,
             max_ooo_ranges: 256,
             window_scale: true,
             sack: true,
@@ -125,13 +147,53 @@ impl Default for ConnectionConfig {
     }
 }
 
+/// Fewest window units (of `1 << shift` bytes) the starting receive
+/// buffer must span when autotuning picks the window-scale shift from the
+/// ceiling: with a larger shift a small starting buffer would round down to
+/// a window of a unit or two, or to zero.
+const MIN_WINDOW_UNITS: usize = 64;
+
+/// The smallest shift that lets `bytes` be advertised whole, at most 14
+/// (RFC 7323 §2.3).
+fn shift_for(bytes: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (bytes >> shift) > 65535 {
+        shift += 1;
+    }
+    shift
+}
+
 impl ConnectionConfig {
-    /// Our window-scale shift: the smallest that lets the receive buffer be
-    /// advertised whole, at most 14 (RFC 7323 §2.3).
+    /// True when the receive buffer may grow (`recv_buffer_max` above `recv_buffer`).
+    pub fn recv_autotune(&self) -> bool {
+        self.recv_buffer_max > self.recv_buffer
+    }
+
+    /// True when the send buffer may grow (`send_buffer_max` above `send_buffer`).
+    pub fn send_autotune(&self) -> bool {
+        self.send_buffer_max > self.send_buffer
+    }
+
+    /// The most the send buffer may hold: `send_buffer`, or the
+    /// autotuning ceiling above it.
+    pub fn send_buffer_ceiling(&self) -> usize {
+        self.send_buffer.max(self.send_buffer_max)
+    }
+
+    /// Our window-scale shift, sent on our SYN: the smallest that lets the
+    /// largest receive buffer be advertised whole, at most 14 (RFC 7323
+    /// §2.3). With autotuning that is the ceiling, since the shift cannot
+    /// change after the SYN; but no larger than leaves the starting buffer
+    /// 64 window units wide (a smaller shift then caps the growth at
+    /// 65535 << shift). Pinned, it is the buffer itself.
     pub fn rcv_wscale(&self) -> u8 {
-        let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
-            shift += 1;
+        let pinned = shift_for(self.recv_buffer);
+        if !self.recv_autotune() {
+            return pinned;
+        }
+        let mut shift = shift_for(self.recv_buffer_max);
+        while shift > pinned && (self.recv_buffer >> shift) < MIN_WINDOW_UNITS {
+            shift -= 1;
         }
         shift
     }

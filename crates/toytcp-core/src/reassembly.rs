@@ -110,9 +110,14 @@ impl RecvBuffer {
     /// Changes the capacity. Held data (readable or out-of-order) is never
     /// dropped. Note that lowering it may shrink the offered window, which
     /// RFC 9293 §3.8.6.2.2 discourages; that is the caller's business.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         self.capacity = clamp_capacity(cap);
+    }
+
+    /// Bytes the application has read so far (the stream offset of the
+    /// next byte to read).
+    pub(crate) fn consumed(&self) -> u64 {
+        self.read_offset
     }
 
     /// Stream offset of the next in-order byte expected (`RCV.NXT`'s

@@ -286,7 +286,6 @@ impl SendBuffer {
 
     /// Changes the capacity. Held data is never dropped: if the buffer holds
     /// more than `cap`, it simply accepts no writes until it drains below it.
-    #[allow(dead_code, reason = "part of the buffer API; not yet used by the connection")]
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         self.capacity = clamp_capacity(cap);
     }

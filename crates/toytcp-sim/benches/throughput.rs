@@ -101,6 +101,9 @@ fn toytcp_config(seed: u64) -> EndpointConfig {
             mss: (MTU - 40) as u16,
             send_buffer: BUFFER,
             recv_buffer: BUFFER,
+            // Pinned: no autotuning above BUFFER.
+            send_buffer_max: BUFFER,
+            recv_buffer_max: BUFFER,
             ..ConnectionConfig::default()
         },
         ..EndpointConfig::default()

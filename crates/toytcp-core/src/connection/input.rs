@@ -456,6 +456,9 @@ impl Connection {
             self.signal_writable();
         }
         self.update_send_window(h.seq, ack, seg_wnd);
+        if advanced {
+            self.sndbuf_expand();
+        }
     }
 
     /// Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
@@ -631,6 +634,7 @@ impl Connection {
         if outcome.advanced > 0 {
             self.rcv_nxt += outcome.advanced as u32;
             self.stats.bytes_delivered += outcome.advanced as u64;
+            self.rcv_space_adjust(now, seg);
             if !self.readable_signalled {
                 self.readable_signalled = true;
                 self.events.push_back(Event::Readable);

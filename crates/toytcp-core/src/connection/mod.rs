@@ -24,6 +24,7 @@
 //! timeout `snd_nxt` is pulled back to `snd_una` (go-back-N) while ACKs up
 //! to `snd_max` stay acceptable.
 
+mod autotune;
 mod counters;
 mod events;
 mod icmp;
@@ -164,6 +165,14 @@ pub struct Connection {
     /// out-of-order arrival: most connections never need it.
     sack_recent: Option<Box<[Option<u64>; 4]>>,
     challenge_window_start: Instant,
+    /// Receive-buffer autotuning: when the current measurement of the
+    /// application's reads began (`autotune.rs`).
+    drs_time: Instant,
+    /// ... and the stream offset (low 32 bits) read by then.
+    drs_read: u32,
+    /// Receiver RTT estimate from the timestamp echo of data segments, in
+    /// microseconds (0: none yet).
+    rcv_rtt_us: u32,
     /// A duplicate segment to report as the first SACK block of the next
     /// ACK (D-SACK, RFC 2883 §4).
     dsack_out: Option<(SeqNum, SeqNum)>,
@@ -245,6 +254,9 @@ impl Connection {
             force_send: false,
             syn_retransmitted: false,
             challenge_window_start: now,
+            drs_time: now,
+            drs_read: 0,
+            rcv_rtt_us: 0,
             challenge_count: 0,
             events: events::EventQueue::default(),
             readable_signalled: false,

@@ -271,7 +271,22 @@ impl Connection {
                 self.rcv_adv = new_edge;
             }
         }
-        self.rcv_adv - self.rcv_nxt
+        let wnd = self.rcv_adv - self.rcv_nxt;
+        // The window field counts units of 1 << shift: rounded down, the
+        // edge the peer sees would move left by up to a unit each time
+        // RCV.NXT moves by less than one (RFC 7323 §2.4). With autotuning
+        // (shift chosen from the ceiling, often 7) round up instead when
+        // the buffer has room for it, so that the edge stays put (RFC 9293
+        // §3.8.6.2.1). A pinned buffer keeps the rounding down of old.
+        let unit_mask = (1u32 << self.rcv_wscale) - 1;
+        if wnd & unit_mask != 0 && self.config.recv_autotune() {
+            let up = (wnd | unit_mask) + 1;
+            if up <= free && (up >> self.rcv_wscale) <= 65535 {
+                self.rcv_adv = self.rcv_nxt + up;
+                return up;
+            }
+        }
+        wnd
     }
 
     /// Builds the header and options and writes the packet. State changes

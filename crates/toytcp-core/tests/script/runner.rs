@@ -133,6 +133,11 @@ impl Runner {
     fn new(script: &Script, verbose: bool) -> Result<Runner, (usize, String)> {
         let h = &script.header;
         let mut config = EndpointConfig { fixed_iss: Some(SeqNum(h.iss)), ..EndpointConfig::default() };
+        // Scripts pin both buffers (no autotuning) unless they set a
+        // ceiling with `send_buffer_max=` / `recv_buffer_max=`: their
+        // window values and window-scale shifts are exact.
+        config.connection.send_buffer_max = 0;
+        config.connection.recv_buffer_max = 0;
         for setting in &h.config {
             apply_config(&mut config, &setting.key, &setting.value).map_err(|m| (setting.line, m))?;
         }
@@ -782,6 +787,8 @@ fn apply_config(config: &mut EndpointConfig, key: &str, value: &str) -> Res<()> 
         "mss" => c.mss = u16::try_from(num(value)?).map_err(|_| format!("config mss: {value} is too large"))?,
         "send_buffer" => c.send_buffer = num(value)? as usize,
         "recv_buffer" => c.recv_buffer = num(value)? as usize,
+        "send_buffer_max" => c.send_buffer_max = num(value)? as usize,
+        "recv_buffer_max" => c.recv_buffer_max = num(value)? as usize,
         "max_ooo_ranges" => c.max_ooo_ranges = num(value)? as usize,
         "wscale" | "window_scale" => c.window_scale = on_off(value)?,
         "sack" => c.sack = on_off(value)?,
@@ -810,7 +817,8 @@ fn apply_config(config: &mut EndpointConfig, key: &str, value: &str) -> Res<()> 
         "seed" => config.seed = num(value)?,
         _ => {
             return Err(format!(
-                "unknown config key `{key}` (keys: mss, send_buffer, recv_buffer, max_ooo_ranges, wscale, sack, ts, \
+                "unknown config key `{key}` (keys: mss, send_buffer, recv_buffer, send_buffer_max, \
+                 recv_buffer_max, max_ooo_ranges, wscale, sack, ts, \
                  nodelay, initial_rto, min_rto, max_rto, delayed_ack, time_wait, syn_retries, max_retries, \
                  user_timeout, keepalive, keepalive_idle, keepalive_interval, keepalive_probes, initial_window, \
                  challenge_ack_limit, sack_recovery, rack, prr, frto, seed)"
