@@ -114,7 +114,19 @@ impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seg = match wire::parse(self.packet) {
             Ok(seg) => seg,
-            Err(e) => return write!(f, "malformed packet ({} bytes): {}", self.packet.len(), e.name()),
+            Err(e) => {
+                // An ICMP error about one of our segments (RFC 792): who
+                // sent it, what it says, and which segment it quotes.
+                if let Ok(m) = wire::parse_icmp(self.packet) {
+                    let q = &m.quoted;
+                    return write!(
+                        f,
+                        "ICMP {} > {}: {} for {} > {} seq {}",
+                        m.from, m.to, m.error, q.src, q.dst, q.seq.0
+                    );
+                }
+                return write!(f, "malformed packet ({} bytes): {}", self.packet.len(), e.name());
+            }
         };
         let h = &seg.header;
         write!(f, "{}:{} > {}:{} {} seq {}", seg.src_addr, h.src_port, seg.dst_addr, h.dst_port, h.flags, h.seq.0)?;
@@ -281,6 +293,21 @@ mod tests {
         let line = stats_line("newreno", &s);
         assert!(line.contains(" srtt - ") && line.contains(" ssthresh 28960 "), "{line}");
         assert_eq!(Millis(Duration::from_micros(61_234_567)).to_string(), "61234.567ms");
+    }
+
+    #[test]
+    fn icmp_errors_name_the_segment_they_quote() {
+        let h = header(Flags::ACK);
+        let quoted = packet(&h, &[0u8; 1400]);
+        let mut buf = [0u8; 128];
+        let router = std::net::Ipv4Addr::new(10, 0, 0, 254);
+        let kind = wire::IcmpError::FragmentationNeeded { next_hop_mtu: 1400 };
+        let n = wire::emit_icmp_error(router, kind, &quoted, &mut buf).expect("icmp");
+        assert_eq!(
+            summary(&buf[..n]).to_string(),
+            "ICMP 10.0.0.254 > 10.0.0.1: fragmentation needed (next-hop MTU 1400) for 10.0.0.1:49152 > \
+             10.0.1.1:40000 seq 123"
+        );
     }
 
     #[test]
