@@ -95,3 +95,20 @@ fn swarm() {
     eprintln!("{passed} passed, {} failed", failed.len());
     assert!(failed.is_empty(), "{} of {} seeds failed: {failed:?}", failed.len(), seeds.len());
 }
+
+/// Seeds that once failed, with what they caught; run on every
+/// `cargo test`, whatever `TOYTCP_SEEDS` says.
+const REGRESSION_SEEDS: &[(u64, &str)] = &[(
+    101606,
+    "NewReno without SACK or timestamps after a go-back-N RTO: every later loss below `recover` \
+     waited for the 60 s backed-off RTO (fixed by the RFC 6582 §4.2 ACK heuristic)",
+)];
+
+#[test]
+fn regression_seeds() {
+    for &(seed, what) in REGRESSION_SEEDS {
+        if let Err(e) = run(&Scenario::from_seed(seed)) {
+            panic!("seed {seed} failed again ({what}): {e}");
+        }
+    }
+}

@@ -99,17 +99,9 @@ impl Connection {
 
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
         if self.state == State::SynReceived && h.flags.syn() && !h.flags.ack() && !rst && h.seq == self.irs {
-            // RFC 7323 §4.3 (2): SEG.SEQ = IRS <= Last.ACK.sent, so a newer
-            // TSval becomes TS.Recent and the SYN-ACK echoes it: the peer
-            // then times its retransmitted SYN (as Linux does), not the
-            // first one, which would read the whole backoff as RTT.
-            if self.ts_ok
-                && let Some(ts) = h.options.timestamps
-                && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
-            {
-                self.ts_recent = ts.tsval;
-                self.ts_recent_age = now;
-            }
+            // TS.Recent stays: the SYN lies left of the window, and RFC 7323
+            // §5.3 rejects such a segment (R2) before recording its
+            // timestamp (R3); Linux's tcp_check_req does the same.
             self.snd_nxt = self.iss;
             self.syn_due = true;
             return;
@@ -370,6 +362,7 @@ impl Connection {
         let mut data_acked = 0;
         if advanced {
             acked = ack - self.snd_una;
+            self.last_advance = acked;
             data_acked =
                 if ack > self.snd_buf_seq { (ack - self.snd_buf_seq).min(self.send_buf.len() as u32) } else { 0 };
             self.send_buf.consume(data_acked as usize);
@@ -526,7 +519,16 @@ impl Connection {
         if self.in_recovery {
             // RFC 6582 / RFC 5681 §3.2 step 4: inflate by one segment.
             self.cc.set_cwnd(self.cc.cwnd().saturating_add(self.smss));
-        } else if self.dupacks == 3 && ack >= self.recover {
+        } else if self.dupacks == 3
+            && (ack >= self.recover
+                // RFC 6582 §4.2 ACK heuristic (§3.2 step 2): below
+                // `recover`, duplicate ACKs after a small advance (at most
+                // 4 SMSS) still mean a lost segment; after a large one they
+                // are likelier to come from needless go-back-N
+                // retransmissions. Without it, every loss below `recover`
+                // after an RTO waits for the (backed-off) timer again.
+                || (self.cc.cwnd() > self.smss && self.last_advance <= 4 * self.smss))
+        {
             // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
             // FlightSize leaves out what limited transmit sent (RFC 5681
             // §3.2 step 2: it "MUST NOT be included in this calculation").
@@ -548,9 +550,11 @@ impl Connection {
     /// ACK delivered that was never retransmitted and was sent after every
     /// retransmission it delivered (microseconds, Karn-safe, RFC 6298 §3:
     /// an original sent before a retransmission may have been acknowledged
-    /// only when the retransmission filled the hole before it), else from the one timed segment (the SYN or SYN-ACK
-    /// always; data only without timestamps), else from the timestamp echo
-    /// (RFC 7323 §4, whole milliseconds).
+    /// only when the retransmission filled the hole before it; Linux goes
+    /// further and takes no cumulative-ACK sample at all then), else from
+    /// the one timed segment (the SYN or SYN-ACK always; data only without
+    /// timestamps), else from the timestamp echo (RFC 7323 §4, whole
+    /// milliseconds).
     fn sample_rtt(&mut self, now: Instant, seg: &Segment<'_>, d: &Delivery, advanced: bool) -> Option<Duration> {
         let ack = seg.header.ack;
         if let Some((sent, order)) = d.rtt_from
@@ -576,13 +580,23 @@ impl Connection {
             self.rtt_probe = None;
             return Some(rtt);
         }
+        // After a SYN timeout the echo times the first SYN (RFC 7323 §4.3
+        // leaves TS.Recent alone for a retransmitted SYN), i.e. the whole
+        // backoff: no sample then, and RFC 6298 §5.7's 3 s RTO applies
+        // until data gives one.
+        let handshake_after_timeout = self.syn_retransmitted && !self.rtt.has_sample();
         if self.ts_ok
+            && !handshake_after_timeout
             && let Some(ts) = seg.header.options.timestamps
             && ts.tsecr != 0
         {
             let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
             if (ms as i32) >= 0 {
-                let rtt = Duration::from_millis(u64::from(ms));
+                // The echo has whole milliseconds: 0 means "under 1 ms",
+                // and taken as 0 it would drag SRTT down and pin the
+                // minimum RTT (RACK's reordering window, RFC 8985 §6.2) at
+                // 0 on a sub-millisecond path. Round up instead.
+                let rtt = Duration::from_millis(u64::from(ms.max(1)));
                 self.rtt.sample(rtt);
                 return Some(rtt);
             }

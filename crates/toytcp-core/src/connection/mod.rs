@@ -120,6 +120,9 @@ pub struct Connection {
     /// In-order bytes received since our last ACK (delayed ACK, RFC 9293 §3.8.6.3).
     unacked_bytes: u32,
     dupacks: u32,
+    /// How far the last ACK that moved SND.UNA moved it (highest_ack −
+    /// prev_highest_ack of RFC 6582 §4.2, for the ACK heuristic).
+    last_advance: u32,
     /// Consecutive retransmission-timer expirations without progress.
     retries: u32,
     /// New data sent by limited transmit (RFC 3042) since SND.UNA last
@@ -239,6 +242,7 @@ impl Connection {
             last_recv: now,
             cc: Controller::new(&config, smss),
             dupacks: 0,
+            last_advance: 0,
             limited_transmit_bytes: 0,
             in_recovery: false,
             recover: iss,
