@@ -17,8 +17,7 @@
 
 mod commands;
 
-use clap::error::ErrorKind;
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use commands::Failure;
 use commands::net::{ConnectArgs, ListenArgs};
 use std::io::{Read, Write};
@@ -240,19 +239,16 @@ fn demo_command(verbose: u8) -> ExitCode {
 
 /// `toytcp-cli sim`.
 fn sim_command(args: &SimArgs) -> ExitCode {
+    // Usage errors clap cannot see: one line and status 2, as in `main`.
     let usage_error = |message: &str| {
-        let mut cmd = Cli::command();
-        cmd.build();
-        match cmd.find_subcommand_mut("sim") {
-            Some(sim) => sim.error(ErrorKind::ArgumentConflict, message).exit(),
-            None => cmd.error(ErrorKind::ArgumentConflict, message).exit(),
-        }
+        eprintln!("toytcp-cli: {message} (see --help)");
+        ExitCode::from(2)
     };
     if args.stdin && !matches!(args.scenario, Some(Scenario::Transfer | Scenario::Echo)) {
-        usage_error("--stdin needs the `transfer` or `echo` scenario");
+        return usage_error("--stdin needs the `transfer` or `echo` scenario");
     }
     if args.pcap.is_some() && args.scenario.is_none() {
-        usage_error("--pcap needs a scenario (one run per file)");
+        return usage_error("--pcap needs a scenario (one run per file)");
     }
     let input = if args.stdin {
         let mut buf = Vec::new();

@@ -103,11 +103,17 @@ pub fn run(scenario: Scenario, opts: &Options, out: &mut dyn Write) -> Result<()
     };
     let expected: Vec<u8> = client.chunks.iter().flatten().copied().collect();
 
+    // Create the pcap file first: a bad path fails before the run, not
+    // after its output.
+    let mut pcap_file = match &opts.pcap {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| SimError::Pcap(path.clone(), e))?),
+        None => None,
+    };
     let config = WorldConfig { capture: opts.world.capture || opts.pcap.is_some(), ..opts.world.clone() };
     let mut world = World::new(&config, [("host1", HOST1, Box::new(client)), ("host2", HOST2, Box::new(server))]);
     let ran = world.run(out);
-    if let (Some(path), Some(bytes)) = (&opts.pcap, world.pcap()) {
-        std::fs::write(path, bytes).map_err(|e| SimError::Pcap(path.clone(), e))?;
+    if let (Some(path), Some(file), Some(bytes)) = (&opts.pcap, pcap_file.as_mut(), world.pcap()) {
+        std::io::Write::write_all(file, &bytes).map_err(|e| SimError::Pcap(path.clone(), e))?;
     }
     ran?;
 

@@ -538,6 +538,9 @@ fn usage_errors_are_one_line() {
         (&["listen", "10.0.0.1", "99999"], "99999"),
         (&["frobnicate"], "frobnicate"),
         (&["connect", "--bogus", "10.0.0.1", "1"], "--bogus"),
+        (&["sim", "--stdin"], "--stdin"),
+        (&["sim", "--stdin", "handshake"], "--stdin"),
+        (&["sim", "--pcap", "/tmp/x.pcap"], "--pcap"),
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
