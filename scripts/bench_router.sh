@@ -264,12 +264,14 @@ transfer() {
 # sets mbs to its MB/s, timed to the receiving side's last byte.
 receive_transfer() {
   local receiver="$1" port="$2" count="$work/count.$2" stamp="$work/t1.$2" err="$work/listen.$2"
+  local status="$work/status.$2"
   local rpid spid t0 t1 got i ready=0
   # `head -c` ends at the last byte and stamps the time; its reader (wc)
   # counts what came. The receiver process may live on a little longer.
   local reader="{ head -c $bytes | wc -c >'$count'; date +%s.%N >'$stamp'; }"
   if [ "$receiver" = toytcp ]; then
-    ip netns exec "$H2" sh -c "'$bin' listen ${toy_args[*]} 10.0.1.1 $port </dev/null 2>'$err' | $reader" &
+    # A pipeline's status is its last command's: keep toytcp-cli's own.
+    ip netns exec "$H2" sh -c "{ '$bin' listen ${toy_args[*]} 10.0.1.1 $port </dev/null 2>'$err'; echo \$? >'$status'; } | $reader" &
   else
     ip netns exec "$H2" sh -c "socat -u TCP-LISTEN:$port,bind=10.0.1.1,reuseaddr STDOUT | $reader" &
   fi
@@ -308,7 +310,7 @@ receive_transfer() {
     echo "bench_router.sh: the kernel sender on port $port failed or timed out after ${timeout_s}s" >&2
     return 1
   fi
-  if ! wait "$rpid"; then
+  if ! wait "$rpid" || { [ "$receiver" = toytcp ] && [ "$(cat "$status" 2>/dev/null)" != 0 ]; }; then
     echo "bench_router.sh: the $receiver receiver on port $port failed" >&2
     [ -f "$err" ] && cat "$err" >&2
     return 1
