@@ -105,7 +105,6 @@ fn soft_errors_in_syn_sent_do_not_abort_and_explain_the_timeout() {
     for kind in [
         IcmpError::NetUnreachable,
         IcmpError::SourceRouteFailed,
-        IcmpError::AdminProhibited,
         IcmpError::TimeExceeded,
         IcmpError::ParameterProblem,
         IcmpError::HostUnreachable,
@@ -115,7 +114,7 @@ fn soft_errors_in_syn_sent_do_not_abort_and_explain_the_timeout() {
     }
     let soft = client.connection(h).unwrap().stats().soft_error.expect("soft error recorded");
     assert_eq!(soft.error, IcmpError::HostUnreachable);
-    assert_eq!(client.stats().icmp_acted, 6);
+    assert_eq!(client.stats().icmp_acted, 5);
     let mut syns = 1;
     while let Some(t) = client.poll_timeout() {
         now = t;
@@ -353,6 +352,11 @@ fn fragmentation_needed_is_bounded_and_validated() {
     net.client.handle(net.now, &icmp(ROUTER, IcmpError::FragmentationNeeded { next_hop_mtu: 1500 }, &seg));
     assert_eq!(smss(&net), before);
     assert_eq!(net.client.stats().icmp_ignored, 1);
+    // The quoted datagram (1052 bytes) would have fitted a 1200-byte hop:
+    // not a real drop (forged or stale, RFC 5927 §7), ignored.
+    net.client.handle(net.now, &icmp(ROUTER, IcmpError::FragmentationNeeded { next_hop_mtu: 1200 }, &seg));
+    assert_eq!(smss(&net), before);
+    assert_eq!(net.client.stats().icmp_ignored, 2);
 
     let mut stale = seg.clone();
     stale[24] ^= 0x40;
@@ -461,4 +465,37 @@ fn a_soft_error_before_progress_does_not_explain_a_later_timeout() {
     while next_packet(&mut net.client, net.now).is_some() {}
     time_out(&mut net);
     assert_eq!(closed_reason(&mut net.client, c), Some(CloseReason::TimedOut));
+}
+
+/// A firewall's "administratively prohibited" (firewalld's default reject)
+/// ends a connect at once, as in Linux; once synchronized it is soft.
+#[test]
+fn admin_prohibited_ends_a_connect_but_not_a_connection() {
+    let mut now = Instant::from_millis(1);
+    let mut client = endpoint(1, ConnectionConfig::default());
+    let h = client.connect(now, CLIENT, SERVER).unwrap();
+    let syn = next_packet(&mut client, now).unwrap();
+    now += Duration::from_millis(1);
+    client.handle(now, &icmp(ROUTER, IcmpError::AdminProhibited, &syn));
+    assert_eq!(closed_reason(&mut client, h), Some(CloseReason::Unreachable));
+
+    let (mut net, c, lost) = established_with_lost_data(Instant::from_millis(1));
+    net.client.handle(net.now, &icmp(ROUTER, IcmpError::AdminProhibited, &lost));
+    assert_eq!(net.client.connection(c).unwrap().state(), State::Established);
+}
+
+/// Progress forgets a soft error: after an ACK the connection's stats no
+/// longer carry it, so a keepalive or persist timeout later on is not
+/// blamed on it (RFC 1122 §4.2.3.9; Linux clears sk_err_soft on ACK).
+#[test]
+fn an_ack_clears_the_soft_error() {
+    let (mut net, c, lost) = established_with_lost_data(Instant::from_millis(1));
+    net.client.handle(net.now, &icmp(ROUTER, IcmpError::HostUnreachable, &lost));
+    assert!(net.client.connection(c).unwrap().stats().soft_error.is_some());
+    net.now += Duration::from_millis(5);
+    net.server.handle(net.now, &lost);
+    net.run(Duration::from_secs(1), &mut |_| None, &mut |net| {
+        net.client.connection(c).unwrap().stats().bytes_acked == 100
+    });
+    assert_eq!(net.client.connection(c).unwrap().stats().soft_error, None);
 }

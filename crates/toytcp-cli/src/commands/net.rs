@@ -206,14 +206,12 @@ fn connect_failure(remote: SocketAddrV4, e: &io::Error, syn_retries: u32) -> Fai
             let s = if syn_retries == 1 { "" } else { "s" };
             format!("timed out after {syn_retries} SYN retransmission{s}")
         }
-        // The SYNs went unanswered and a router said why (ICMP destination
-        // unreachable, a soft error: RFC 1122 §4.2.3.9). nc says "No route
-        // to host" here.
+        // A router said why the SYNs went unanswered (ICMP destination
+        // unreachable: a soft error kept until the retries ran out, RFC
+        // 1122 §4.2.3.9), or a firewall answered "administratively
+        // prohibited" (at once). nc says "No route to host" for both.
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
-            let s = if syn_retries == 1 { "" } else { "s" };
-            format!(
-                "no route to host (ICMP destination unreachable; gave up after {syn_retries} SYN retransmission{s})"
-            )
+            "no route to host (ICMP destination unreachable)".to_owned()
         }
         ErrorKind::PermissionDenied => return Failure::runtime(not_root_message()),
         _ => e.to_string(),
@@ -381,7 +379,7 @@ mod tests {
         let unreachable = io::Error::from(ErrorKind::HostUnreachable);
         assert_eq!(
             connect_failure(addr, &unreachable, 2).message,
-            "connect to 10.0.1.1:40001: no route to host (ICMP destination unreachable; gave up after 2 SYN retransmissions)"
+            "connect to 10.0.1.1:40001: no route to host (ICMP destination unreachable)"
         );
     }
 }

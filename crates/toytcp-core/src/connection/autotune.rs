@@ -64,7 +64,12 @@ impl Connection {
             let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
             // Whole milliseconds: a 0 says "under a millisecond", too
             // coarse to use (the smoothed RTT stands in then).
-            if (ms as i32) > 0 {
+            // A sample beyond the largest RTO cannot be a round trip: an
+            // echo of a stale (or forged) TSval, which would let one
+            // measurement count a long stretch of reading and grow the
+            // buffer to its ceiling.
+            let max_ms = self.config.max_rto.as_millis().min(u128::from(u32::MAX / 1000)) as u32;
+            if (ms as i32) > 0 && ms <= max_ms {
                 let sample = ms.saturating_mul(1000);
                 // Smoothed with gain 1/8, as SRTT (RFC 6298 §2.3).
                 self.rcv_rtt_us =

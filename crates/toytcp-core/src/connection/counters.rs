@@ -45,6 +45,14 @@ impl Counters {
         self.rare.as_deref()
     }
 
+    /// Forgets the last ICMP soft error (progress made it moot, RFC 1122
+    /// §4.2.3.9), without allocating the rare counters to do so.
+    pub fn clear_soft_error(&mut self) {
+        if let Some(rare) = self.rare.as_deref_mut() {
+            rare.soft_error = None;
+        }
+    }
+
     /// All counters as a [`Stats`] (gauges left at their defaults).
     pub fn snapshot(&self) -> Stats {
         let mut s = self.rare.as_deref().copied().unwrap_or_default();

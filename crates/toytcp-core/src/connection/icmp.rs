@@ -14,14 +14,21 @@
 //!   `tcp_simple_retransmit` does the same).
 //! - Port or protocol unreachable in SYN-SENT refuses the connection like
 //!   a RST would (RFC 1122 §4.2.3.9 lets a host abort on these "hard"
-//!   errors; Linux does). In any other state they, like every other error,
-//!   are soft (RFC 5461 §4): never an abort (MUST-56). The last soft error
-//!   is kept in [`Stats::soft_error`](super::Stats::soft_error), and a
-//!   later timeout is reported as [`CloseReason::Unreachable`] when the
-//!   error arrived while the timed-out data (or SYN) was waiting.
+//!   errors; Linux does). "Administratively prohibited" (codes 9, 10, 13:
+//!   a firewall's reject) in SYN-SENT closes it as
+//!   [`CloseReason::Unreachable`], as Linux fails the connect. In any other
+//!   state they, like every other error, are soft (RFC 5461 §4): never an
+//!   abort (MUST-56). The last soft error is kept in
+//!   [`Stats::soft_error`](super::Stats::soft_error) until an ACK makes
+//!   progress, and a later timeout is reported as
+//!   [`CloseReason::Unreachable`] when the error arrived while the
+//!   timed-out data (or SYN) was waiting.
+//! - A Fragmentation Needed whose quoted datagram would have fitted the
+//!   reported MTU is ignored (RFC 5927 §7).
 //!
 //! Path MTU estimates only go down; probing for a larger one (RFC 1191
-//! §6.3, RFC 4821) is not done.
+//! §6.3, RFC 4821) is not done, so a forged message that passes the checks
+//! above lowers the MSS for the connection's life (at worst to 500 bytes).
 
 use super::{CloseReason, Connection, SoftError, State};
 use crate::time::Instant;
@@ -86,6 +93,15 @@ impl Connection {
                 self.enter_closed(CloseReason::Refused);
                 IcmpOutcome::Acted
             }
+            // A firewall's "administratively prohibited" (codes 9, 10, 13;
+            // firewalld's default reject) ends a connect at once, as in
+            // Linux; MUST-56 only protects codes 0, 1 and 5, Time Exceeded
+            // and Parameter Problem. Synchronized, it stays soft (RFC 5461).
+            IcmpError::AdminProhibited if self.state == State::SynSent => {
+                self.stats.rare().icmp_errors += 1;
+                self.enter_closed(CloseReason::Unreachable);
+                IcmpOutcome::Acted
+            }
             error => {
                 let rare = self.stats.rare();
                 rare.icmp_errors += 1;
@@ -104,6 +120,11 @@ impl Connection {
         }
         let overhead = (IPV4_HEADER_LEN + TCP_HEADER_LEN) as u32 + if self.ts_ok { 12 } else { 0 };
         let current = self.smss + overhead;
+        // RFC 5927 §7: a datagram that would have fitted the reported MTU
+        // was not dropped for its size; such a message is forged or stale.
+        if next_hop_mtu != 0 && dropped_len <= next_hop_mtu {
+            return IcmpOutcome::Ignored;
+        }
         let reported = if next_hop_mtu == 0 { plateau_below(dropped_len) } else { u32::from(next_hop_mtu) };
         let mtu = reported.max(MIN_PATH_MTU);
         if mtu >= current {

@@ -363,6 +363,9 @@ impl Connection {
         if advanced {
             acked = ack - self.snd_una;
             self.last_advance = acked;
+            // The path works: an earlier ICMP soft error no longer explains
+            // a later timeout (keepalive, persist, retransmission).
+            self.stats.clear_soft_error();
             data_acked =
                 if ack > self.snd_buf_seq { (ack - self.snd_buf_seq).min(self.send_buf.len() as u32) } else { 0 };
             self.send_buf.consume(data_acked as usize);

@@ -176,6 +176,11 @@ pub fn parse_icmp(packet: &[u8]) -> Result<IcmpMessage, IcmpParseError> {
     if inner.protocol() != IpNumber::TCP {
         return Err(IcmpParseError::NotTcpError);
     }
+    // A non-first fragment carries no TCP header to quote: its first 8
+    // octets are payload, not ports and a sequence number.
+    if inner.fragments_offset().value() != 0 {
+        return Err(IcmpParseError::Malformed);
+    }
     let tcp = quoted.get(inner.slice().len()..inner.slice().len() + 8).ok_or(IcmpParseError::Malformed)?;
     let be16 = |at: usize| u16::from_be_bytes([tcp[at], tcp[at + 1]]);
     let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
