@@ -588,20 +588,29 @@ fn closed_port_is_refused() {
     assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40001: connection refused"));
 }
 
+/// Connects to `port` on host2, where `iptables -j REJECT --reject-with
+/// REJECT_WITH` answers it, and checks that the CLI fails at once (not
+/// after the SYN retries) with the one-line `what`.
+fn rejected_connect(name: &str, port: u16, reject_with: &str, what: &str) {
+    let Some(topo) = topology(name) else { return };
+    let port = port.to_string();
+    let reject =
+        ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", &port, "-j", "REJECT", "--reject-with", reject_with];
+    topo.run("host2", &reject).expect("REJECT rule");
+    let started = Instant::now();
+    let mut cli = Proc::start(&topo, "host1", BIN, &["connect", &HOST2.to_string(), &port], Stdio::null());
+    let (status, _, err) = cli.finish(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
+    assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:{port}: {what}"));
+    assert!(started.elapsed() < Duration::from_secs(2), "failed only after {:?}", started.elapsed());
+}
+
 /// A firewall that rejects with ICMP port unreachable (`iptables -j
 /// REJECT`) is reported like a RST refusal, at once (RFC 1122 §4.2.3.9),
 /// not after the SYN retries run out.
 #[test]
 fn icmp_port_unreachable_is_refused_at_once() {
-    let Some(topo) = topology("icmp_port_unreachable_is_refused_at_once") else { return };
-    let reject = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "40002", "-j", "REJECT"];
-    topo.run("host2", &[&reject[..], &["--reject-with", "icmp-port-unreachable"]].concat()).expect("REJECT rule");
-    let started = Instant::now();
-    let mut cli = Proc::start(&topo, "host1", BIN, &["connect", &HOST2.to_string(), "40002"], Stdio::null());
-    let (status, _, err) = cli.finish(Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
-    assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40002: connection refused"));
-    assert!(started.elapsed() < Duration::from_secs(2), "refused only after {:?}", started.elapsed());
+    rejected_connect("icmp_port_unreachable_is_refused_at_once", 40002, "icmp-port-unreachable", "connection refused");
 }
 
 /// A firewall that rejects with "administratively prohibited" (firewalld's
@@ -609,15 +618,12 @@ fn icmp_port_unreachable_is_refused_at_once() {
 /// once too, as "no route to host" (Linux: EHOSTUNREACH).
 #[test]
 fn icmp_admin_prohibited_ends_a_connect_at_once() {
-    let Some(topo) = topology("icmp_admin_prohibited_ends_a_connect_at_once") else { return };
-    let reject = ["iptables", "-I", "INPUT", "-p", "tcp", "--dport", "40003", "-j", "REJECT"];
-    topo.run("host2", &[&reject[..], &["--reject-with", "icmp-admin-prohibited"]].concat()).expect("REJECT rule");
-    let started = Instant::now();
-    let mut cli = Proc::start(&topo, "host1", BIN, &["connect", &HOST2.to_string(), "40003"], Stdio::null());
-    let (status, _, err) = cli.finish(Duration::from_secs(20));
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "stderr:\n{err}");
-    assert_eq!(err, format!("toytcp-cli: connect to {HOST2}:40003: no route to host (ICMP destination unreachable)"));
-    assert!(started.elapsed() < Duration::from_secs(2), "ended only after {:?}", started.elapsed());
+    rejected_connect(
+        "icmp_admin_prohibited_ends_a_connect_at_once",
+        40003,
+        "icmp-admin-prohibited",
+        "no route to host (ICMP destination unreachable)",
+    );
 }
 
 /// ToyTCP's own RSTs get through the namespace's filter (which drops the
