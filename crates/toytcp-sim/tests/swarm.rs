@@ -98,11 +98,19 @@ fn swarm() {
 
 /// Seeds that once failed, with what they caught; run on every
 /// `cargo test`, whatever `TOYTCP_SEEDS` says.
-const REGRESSION_SEEDS: &[(u64, &str)] = &[(
-    101606,
-    "NewReno without SACK or timestamps after a go-back-N RTO: every later loss below `recover` \
+const REGRESSION_SEEDS: &[(u64, &str)] = &[
+    (
+        101606,
+        "NewReno without SACK or timestamps after a go-back-N RTO: every later loss below `recover` \
      waited for the 60 s backed-off RTO (fixed by the RFC 6582 §4.2 ACK heuristic)",
-)];
+    ),
+    (
+        102675,
+        "simultaneous open with window scaling and ~170-byte buffers: the SYN-ACK's window was scaled \
+     (RFC 7323 §2.2 says never), both ends sent past the other's window and then traded \
+     out-of-window ACKs forever",
+    ),
+];
 
 #[test]
 fn regression_seeds() {

@@ -342,7 +342,9 @@ impl Connection {
     pub(super) fn process_ack(&mut self, now: Instant, seg: &Segment<'_>) {
         let h = &seg.header;
         let ack = h.ack;
-        let seg_wnd = u32::from(h.window) << self.snd_wscale;
+        // RFC 7323 §2.2: the window of a segment with SYN set is never
+        // scaled (the SYN-ACK of a simultaneous open comes through here).
+        let seg_wnd = if h.flags.syn() { u32::from(h.window) } else { u32::from(h.window) << self.snd_wscale };
         self.probes_unanswered = 0;
         if ack == self.snd_una && self.snd_una == self.snd_max && h.options.sacks().is_empty() {
             // Nothing outstanding (a receiver's common case, once per data
