@@ -28,22 +28,11 @@ impl Drop for TempFile {
     }
 }
 
-/// Runs `toytcp-cli ARGS` with `stdin` as its input and without RUST_LOG.
+/// Runs `toytcp-cli ARGS` with `stdin` as its input and without RUST_LOG
+/// (bounded like [`run_bounded`], generously: a sim run takes well under a
+/// second).
 fn run_with_input(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_toytcp-cli"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn toytcp-cli");
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || pipe.write_all(&input));
-    let out = child.wait_with_output().expect("wait for toytcp-cli");
-    writer.join().expect("stdin writer").expect("write stdin");
-    out
+    run_bounded(args, stdin, std::time::Duration::from_secs(120))
 }
 
 fn run(args: &[&str]) -> Output {
@@ -327,8 +316,10 @@ fn stats_lines_show_srtt_to_the_microsecond() {
     assert!(line.contains(" srtt 2.000ms rttvar 1.000ms "), "{line}");
 }
 
-/// Runs `toytcp-cli ARGS` with `stdin`, killing it if it outlives `limit`
-/// (wall-clock) — a hang is a failure, not a stuck test.
+/// Runs `toytcp-cli ARGS` with `stdin` and without RUST_LOG, killing it if
+/// it outlives `limit` (wall-clock) — a hang is a failure, not a stuck
+/// test. Its output is drained while it runs, so a long trace cannot fill a
+/// pipe and stall it.
 fn run_bounded(args: &[&str], stdin: &[u8], limit: std::time::Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_toytcp-cli"))
         .args(args)
@@ -340,19 +331,32 @@ fn run_bounded(args: &[&str], stdin: &[u8], limit: std::time::Duration) -> Outpu
         .expect("spawn toytcp-cli");
     let mut pipe = child.stdin.take().expect("stdin is piped");
     let input = stdin.to_vec();
+    // A run that fails early closes its stdin: that write error is the
+    // run's business, judged by its exit status and output.
     let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).expect("read toytcp-cli's output");
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout is piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr is piped")));
     let started = std::time::Instant::now();
-    while child.try_wait().expect("poll toytcp-cli").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll toytcp-cli") {
+            break status;
+        }
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             panic!("toytcp-cli {args:?} still running after {limit:?}");
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("collect toytcp-cli's output");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let _ = writer.join().expect("stdin writer");
-    out
+    Output { status, stdout: stdout.join().expect("stdout reader"), stderr: stderr.join().expect("stderr reader") }
 }
 
 /// The trace's stats lines of `host` (`... host1 ADDR - ADDR: stats cc ...`).
