@@ -12,7 +12,9 @@
 //! largest useful window (BDP + queue). Senders are bulk applications that
 //! never run dry; receivers read everything at once and check every byte.
 //! Goodput = bytes the receiving application read in order ÷ the measured
-//! span. Random loss and reordering apply to the data direction only.
+//! span. Random loss and reordering apply to the data direction only
+//! (`TOYTCP_BENCH_LOSS_BOTH=1`: the goodput section's loss on the ACK
+//! direction too).
 //!
 //! Sections (`TOYTCP_BENCH_ONLY=goodput,reorder,fairness`, default all):
 //! - `goodput`: one flow, 30 s, random loss 0 / 0.1 / 1 / 3 %; rows ToyTCP
@@ -226,8 +228,10 @@ fn goodput_section(s: &Settings, score: &mut Score) {
     // results[loss][row]
     let mut results: Vec<Vec<Option<Row>>> = Vec::new();
     for &loss in &losses {
-        let path = PathConfig { loss, ..PathConfig::issue5() };
-        println!("\nloss {}", pct(loss));
+        // `TOYTCP_BENCH_LOSS_BOTH=1`: the same random loss on the ACK path.
+        let ack_loss = if std::env::var_os("TOYTCP_BENCH_LOSS_BOTH").is_some_and(|v| v == "1") { loss } else { 0.0 };
+        let path = PathConfig { loss, ack_loss, ..PathConfig::issue5() };
+        println!("\nloss {}{}", pct(loss), if ack_loss > 0.0 { " (ACK path too)" } else { "" });
         println!(
             "  {:<26} {:>8} {:>11} {:>9} {:>9} {:>8} {:>9} {:>7} {:>8} {:>6}",
             "stack", "Mbit/s", "range", "% of BN", "data segs", "rexmits", "spurious", "lost", "q-drops", "wall s"
